@@ -1,0 +1,79 @@
+"""Loads TensorFlow and Keras once, without their start-up log noise.
+
+TensorFlow 2.21 writes a few absl lines to the C-level stderr while it imports
+and initialises its devices, before ``TF_CPP_MIN_LOG_LEVEL`` takes effect. We
+point file descriptor 2 at the null device for exactly that window. Set
+``LAYERFORGE_TF_LOGS=1`` to see them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from contextlib import contextmanager
+
+_lock = threading.Lock()
+_loaded = False
+
+
+@contextmanager
+def _silenced_fd2():
+    if os.environ.get("LAYERFORGE_TF_LOGS") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no real fd 2 (e.g. some GUI launchers): nothing to hide
+        yield
+        return
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def load() -> None:
+    """Import TensorFlow and Keras (thread-safe, idempotent)."""
+    global _loaded
+    if _loaded:
+        return
+    with _lock:
+        if _loaded:
+            return
+        import models  # noqa: F401  (sets the environment defaults)
+
+        with _silenced_fd2():
+            import tensorflow as tf
+            import keras  # noqa: F401
+
+            tf.get_logger().setLevel("ERROR")
+            tf.config.list_physical_devices()
+        # Our registered custom layers must exist before any config is deserialised.
+        import models.layers  # noqa: F401
+
+        _loaded = True
+
+
+def keras():
+    """Return the ``keras`` module, loading TensorFlow first if needed."""
+    load()
+    import keras as _keras
+
+    return _keras
+
+
+def tf():
+    """Return the ``tensorflow`` module, loading it first if needed."""
+    load()
+    import tensorflow as _tf
+
+    return _tf
+
+
+def is_loaded() -> bool:
+    return _loaded

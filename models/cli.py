@@ -1,0 +1,392 @@
+"""The ``layerforge`` command: everything the app does, headless.
+
+Only the standard library is imported at module level, so ``layerforge
+--version`` and ``--help`` answer at once; each command imports what it needs.
+Every ``--json`` prints one JSON object on the last line of stdout. Errors
+print one clear line to stderr and exit 1 (2 for a usage error), never a
+traceback; ``LAYERFORGE_DEBUG=1`` shows the traceback for bug reports.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from models import __version__
+
+
+class CommandError(Exception):
+    """A failure to report to the user in one line (exit code 1)."""
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, default=_json_default))
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(type(obj).__name__)
+
+
+# ----------------------------------------------------------------------- loading
+
+
+def load_any(path: str):
+    """Load a project from ``.lforge``, ``.keras``, ``.h5`` or Keras JSON, or ``gallery:SLUG``.
+
+    Returns:
+        A :class:`models.project.Project`; imported Keras files carry their
+        weights in memory.
+    """
+    from models.project import Project, ProjectError
+
+    if path.startswith("gallery:"):
+        from models import gallery
+
+        return gallery.open_template(path.split(":", 1)[1])
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".lforge":
+        try:
+            return Project.load(p)
+        except ProjectError as exc:
+            raise CommandError(str(exc)) from None
+    from models.build import MODEL_SUFFIXES, ImportModelError, load_model_file
+
+    if suffix in MODEL_SUFFIXES:
+        try:
+            graph, model = load_model_file(p)
+        except ImportModelError as exc:
+            raise CommandError(str(exc)) from None
+        from models.layout import layered_layout
+        from models.project import new_project
+
+        project = new_project(graph)
+        project.meta["imported_from"] = str(p)
+        project.positions().update({k: list(v) for k, v in layered_layout(graph).items()})
+        if suffix != ".json":
+            project.weights[project.main_name] = model.get_weights()
+        return project
+    if not p.exists():
+        raise CommandError(f"{path}: no such file")
+    raise CommandError(
+        f"{path}: unknown file type {suffix or '(none)'}; use .lforge, .keras, .h5 or .json"
+    )
+
+
+# ----------------------------------------------------------------------- commands
+
+
+def cmd_check(args) -> int:
+    from models.validate import describe_errors, validate
+
+    project = load_any(args.file)
+    report = validate(project.graph)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        width = max([len(n) for n in report.nodes] + [4])
+        print(f"{'name':<{width}}  {'type':<22} {'output shape':<24} {'params':>10}")
+        for info in report.nodes.values():
+            shape = info.output_shape
+            shape_text = "?" if shape is None else str(shape).replace("None", "None")
+            params = "" if info.params is None else f"{info.params:,}"
+            print(f"{info.name:<{width}}  {info.class_name:<22} {shape_text:<24} {params:>10}")
+        print(f"total parameters: {report.params:,}")
+        if report.valid:
+            print("the model is valid")
+        else:
+            print("problems:\n" + describe_errors(report))
+    return 0 if report.valid else 1
+
+
+def cmd_convert(args) -> int:
+    src, dst = args.input, Path(args.output)
+    project = load_any(src)
+    suffix = dst.suffix.lower()
+    if suffix == ".lforge":
+        from models.layout import layered_layout
+
+        if not project.positions():
+            project.positions().update({k: list(v) for k, v in layered_layout(project.graph).items()})
+        models = {}
+        if project.has_weights():
+            models[project.main_name] = _built(project)
+        project.save(dst, models=models)
+    elif suffix == ".py":
+        from models.codegen import generate_code
+
+        _write_text_atomic(dst, generate_code(project.graph))
+    elif suffix in (".keras", ".h5", ".hdf5", ".json"):
+        from models.build import save_model_file
+
+        save_model_file(_built(project), dst)
+    else:
+        raise CommandError(
+            f"{dst}: unknown output type {suffix or '(none)'}; use .lforge, .keras, .h5, .json or .py"
+        )
+    if args.json:
+        _print_json({"input": src, "output": str(dst)})
+    else:
+        print(f"wrote {dst}")
+    return 0
+
+
+def _built(project):
+    from models.build import BuildError
+    from models.project import ProjectError
+
+    try:
+        return project.build()
+    except (BuildError, ProjectError) as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    from models.project import _atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_text(path, text)
+
+
+def _read_input(spec: str):
+    import numpy as np
+
+    p = Path(spec)
+    if spec.endswith(".npy") and p.exists():
+        return np.load(p, allow_pickle=False)
+    if spec.endswith(".npz") and p.exists():
+        with np.load(p, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    if spec.endswith(".csv") and p.exists():
+        return _read_csv_numbers(p)
+    if p.suffix in (".npy", ".npz", ".csv"):
+        raise CommandError(f"{spec}: no such file")
+    try:
+        return json.loads(spec)
+    except json.JSONDecodeError as exc:
+        raise CommandError(
+            f"--input is neither a file (.npy, .npz, .csv) nor valid JSON: {exc.msg} at "
+            f"column {exc.colno}"
+        ) from None
+
+
+def _read_csv_numbers(path: Path):
+    import csv
+
+    import numpy as np
+
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for line_no, row in enumerate(csv.reader(f), start=1):
+            if not row or all(not c.strip() for c in row):
+                continue
+            try:
+                rows.append([float(c) for c in row])
+            except ValueError:
+                if line_no == 1 and not rows:
+                    continue  # a header row
+                bad = next(c for c in row if not _is_float(c))
+                raise CommandError(f"{path}: row {line_no} has a non-numeric value {bad!r}") from None
+    if not rows:
+        raise CommandError(f"{path}: no numeric rows")
+    return np.asarray(rows, dtype="float32")
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+
+    from models.build import numpy_inputs
+
+    project = load_any(args.file)
+    model = _built(project)
+    raw = _read_input(args.input)
+    try:
+        x = numpy_inputs(model, raw)
+        outputs = model(x, training=False)
+    except CommandError:
+        raise
+    except Exception as exc:
+        shapes = [tuple(t.shape) for t in model.inputs]
+        raise CommandError(f"the input does not fit the model (it expects {shapes}): "
+                           f"{' '.join(str(exc).split())[:300]}") from None
+    result = {"outputs": _to_lists(outputs)}
+    if args.trace:
+        result["trace"] = trace_model(model, x)
+    if args.json:
+        _print_json(result)
+    else:
+        if args.trace:
+            for step in result["trace"]:
+                print(f"{step['layer']} ({step['type']}) -> shape {step['shape']}")
+                print("  " + np.array2string(np.asarray(step["output"]), precision=4,
+                                             suppress_small=True).replace("\n", "\n  "))
+        print("outputs:")
+        print(np.array2string(np.asarray(result["outputs"], dtype=object)
+                              if isinstance(result["outputs"], dict) else
+                              np.asarray(result["outputs"]), precision=6))
+    return 0
+
+
+def _to_lists(outputs):
+    import numpy as np
+
+    if isinstance(outputs, dict):
+        return {k: np.asarray(v).tolist() for k, v in outputs.items()}
+    if isinstance(outputs, (list, tuple)):
+        return [np.asarray(v).tolist() for v in outputs]
+    return np.asarray(outputs).tolist()
+
+
+def trace_model(model, x) -> list[dict]:
+    """Every layer call's output for input ``x``, in the order the model computes them."""
+    from models import backend
+
+    keras = backend.keras()
+    steps, tensors = [], []
+    for layer in model.layers:
+        for node_index, node in enumerate(getattr(layer, "_inbound_nodes", [])):
+            outs = keras.tree.flatten(node.output_tensors)
+            for i, t in enumerate(outs):
+                label = layer.name if len(layer._inbound_nodes) == 1 else f"{layer.name}[{node_index}]"
+                if len(outs) > 1:
+                    label += f":{i}"
+                steps.append({"layer": label, "type": type(layer).__name__})
+                tensors.append(t)
+    probe = keras.Model(model.inputs, tensors)
+    values = probe(x, training=False)
+    for step, v in zip(steps, values):
+        arr = keras.ops.convert_to_numpy(v)
+        step["shape"] = list(arr.shape)
+        step["output"] = arr.tolist()
+    return steps
+
+
+def cmd_gallery(args) -> int:
+    from models import gallery
+
+    if args.gallery_cmd == "list":
+        items = gallery.list_templates()
+        if args.json:
+            _print_json({"templates": items})
+        else:
+            for t in items:
+                print(f"{t['slug']:<20} {t['section']:<8} {t['title']}")
+        return 0
+    if args.gallery_cmd == "new":
+        try:
+            out = gallery.new_from_template(args.slug, args.output)
+        except gallery.GalleryError as exc:
+            raise CommandError(str(exc)) from None
+        if args.json:
+            _print_json({"slug": args.slug, "path": str(out)})
+        else:
+            print(f"created {out} from template {args.slug}")
+        return 0
+    raise CommandError("use: layerforge gallery list | new SLUG OUT.lforge")
+
+
+def cmd_open(args) -> int:
+    try:
+        from desktop.app import main as desktop_main
+    except ImportError as exc:
+        raise CommandError(f"the desktop app is not available: {exc}") from None
+    argv = []
+    if args.file:
+        argv.append(args.file)
+    if args.screenshot:
+        argv += ["--screenshot", args.screenshot]
+    return desktop_main(argv)
+
+
+# ----------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="layerforge",
+        description="LayerForge: design, train, explain, compress and export Keras models.",
+    )
+    parser.add_argument("--version", action="version", version=f"layerforge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("check", help="infer shapes and check a model")
+    p.add_argument("file", help=".lforge, .keras, .h5, .json or gallery:SLUG")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("convert", help="convert between .lforge, .keras, .h5, .json and .py")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("predict", help="run a model on an input")
+    p.add_argument("file")
+    p.add_argument("--input", required=True, help="JSON (e.g. '[[0.5, 0.8]]'), .npy, .npz or .csv")
+    p.add_argument("--trace", action="store_true", help="also print every layer's output")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("gallery", help="list the architecture gallery or start from a template")
+    gsub = p.add_subparsers(dest="gallery_cmd", metavar="list|new")
+    gl = gsub.add_parser("list", help="list the templates")
+    gl.add_argument("--json", action="store_true")
+    gn = gsub.add_parser("new", help="create a project from a template")
+    gn.add_argument("slug")
+    gn.add_argument("output")
+    gn.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_gallery, json=False)
+
+    p = sub.add_parser("open", help="open the desktop app")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window and exit")
+    p.set_defaults(func=cmd_open)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    if args.command == "gallery" and not getattr(args, "gallery_cmd", None):
+        parser.parse_args(["gallery", "--help"])
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"layerforge: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("layerforge: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never show a traceback to a user
+        if os.environ.get("LAYERFORGE_DEBUG") == "1":
+            raise
+        print(f"layerforge: unexpected error: {type(exc).__name__}: {exc} "
+              "(set LAYERFORGE_DEBUG=1 for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from models.gallery import main
+
+sys.exit(main())

@@ -1,0 +1,6 @@
+"""LayerForge's own Keras layers, registered under the ``layerforge`` package.
+
+Every layer here is a registered Keras serializable and round-trips its config
+like any built-in layer, so graphs that use it save, load and export exactly.
+"""
+from models.layers.basic import Squash  # noqa: F401
