@@ -306,8 +306,11 @@ def cmd_gallery(args) -> int:
 
 
 def cmd_open(args) -> int:
+    import importlib
+
+    # Looked up by name: the core never depends on the Qt face, it only starts it.
     try:
-        from desktop.app import main as desktop_main
+        desktop_main = importlib.import_module("desktop.app").main
     except ImportError as exc:
         raise CommandError(f"the desktop app is not available: {exc}") from None
     argv = []

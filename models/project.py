@@ -203,7 +203,8 @@ class Project:
             raise ProjectError(f"{path}: not a LayerForge project (not UTF-8 text)") from None
         except json.JSONDecodeError as exc:
             where = f"line {exc.lineno}, column {exc.colno}"
-            if exc.pos >= len(raw.rstrip()) - 1:
+            # An unterminated string runs to the end of the file, so it is truncation too.
+            if exc.pos >= len(raw.rstrip()) - 1 or exc.msg.startswith("Unterminated string"):
                 raise ProjectError(
                     f"{path}: the file is truncated (it ends early, at {where}); "
                     "restore it from a backup or the autosave"

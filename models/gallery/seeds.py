@@ -32,9 +32,13 @@ def build_seed_mlp():
     keras = backend.keras()
     from keras import layers
 
+    # Activations are layers of their own so that a trace shows z1, h, z2 and y
+    # exactly as the sheet writes them.
     x = keras.Input(shape=(2,), name="x")
-    h = layers.Dense(2, activation="relu", name="hidden")(x)
-    y = layers.Dense(1, activation="sigmoid", name="output")(h)
+    z1 = layers.Dense(2, name="hidden")(x)
+    h = layers.Activation("relu", name="relu")(z1)
+    z2 = layers.Dense(1, name="output")(h)
+    y = layers.Activation("sigmoid", name="sigmoid")(z2)
     model = keras.Model(x, y, name="seed_mlp")
     # Keras computes x @ kernel, so the kernel is the sheet's W transposed.
     model.get_layer("hidden").set_weights([np.array(MLP_W1).T, np.array(MLP_B1)])
