@@ -272,7 +272,7 @@ def trace_model(model, x) -> list[dict]:
                     label += f":{i}"
                 steps.append({"layer": label, "type": type(layer).__name__})
                 tensors.append(t)
-    probe = keras.Model(model.inputs, tensors)
+    probe = keras.Model(model.input, tensors)  # keeps the inputs' structure (single, list, dict)
     values = probe(x, training=False)
     for step, v in zip(steps, values):
         arr = keras.ops.convert_to_numpy(v)

@@ -272,13 +272,25 @@ def _json_default(obj):
     raise TypeError(f"cannot store {type(obj).__name__} in a project file")
 
 
+def _file_mode(path: Path) -> int:
+    """The mode a new file would get (mkstemp makes 0600; users expect their umask)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
+    mode = _file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -289,10 +301,12 @@ def _atomic_write_text(path: Path, text: str) -> None:
 def _atomic_copy(src: Path, dest: Path) -> None:
     import shutil
 
+    mode = _file_mode(dest)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        os.chmod(tmp, mode)
         os.replace(tmp, dest)
     except BaseException:
         if os.path.exists(tmp):

@@ -100,3 +100,13 @@ def test_weights_that_do_not_fit_give_a_clear_error(tmp_path):
 def test_missing_file():
     with pytest.raises(ProjectError, match="no such file"):
         Project.load("/nonexistent/x.lforge")
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        p, _ = _project()
+        path = p.save(tmp_path / "perm.lforge")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
