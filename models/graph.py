@@ -852,9 +852,30 @@ def _graph_from_functional(config: dict) -> Graph:
             call, edges = _call_from_inbound(inbound, node.name, call_index)
             node.calls.append(call)
             g.edges.extend(edges)
-    g.input_structure = copy.deepcopy(config.get("input_layers"))
-    g.output_structure = copy.deepcopy(config.get("output_layers"))
+    # Keras counts a nested Functional's calls from 1 in input_layers and
+    # output_layers (its own construction node is number 0) but from 0 inside
+    # call arguments. The graph numbers calls from 0 everywhere.
+    shift = {n.name: -1 for n in g.nodes.values() if _counts_own_node(n)}
+    g.input_structure = _shift_calls(copy.deepcopy(config.get("input_layers")), shift)
+    g.output_structure = _shift_calls(copy.deepcopy(config.get("output_layers")), shift)
     return g
+
+
+def _counts_own_node(node: Node) -> bool:
+    return node.subgraph is not None and node.class_name != "Sequential"
+
+
+def _shift_calls(structure: Any, shift: dict[str, int]) -> Any:
+    if structure is None or not shift:
+        return structure
+    if _is_leaf(structure):
+        name, call, index = structure
+        return [name, call + shift.get(name, 0), index]
+    if isinstance(structure, dict):
+        return {k: _shift_calls(v, shift) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return [_shift_calls(v, shift) for v in structure]
+    return structure
 
 
 def _call_from_inbound(inbound: Any, dst: str, call_index: int) -> tuple[Call, list[Edge]]:
@@ -1012,6 +1033,9 @@ def _functional_config(g: Graph) -> dict:
         outputs = outs[0] if len(outs) == 1 else outs
     else:
         outputs = _renumber_structure(outputs, renumber)
+    shift = {n.name: 1 for n in g.nodes.values() if _counts_own_node(n)}
+    inputs = _shift_calls(copy.deepcopy(inputs), shift)
+    outputs = _shift_calls(outputs, shift)
     return {
         "name": g.name,
         "trainable": g.trainable,

@@ -103,4 +103,16 @@ def sample_inputs(model, seed: int = 0):
     return keras.tree.map_structure(one, struct)
 
 
-ALL = [mlp_sequential, cnn, multi_io_shared, attention_block, recurrent, nested]
+def nested_outputs():
+    """The model's outputs come straight out of a nested model called twice."""
+    keras = _k()
+    L = keras.layers
+    si = keras.Input((5,))
+    inner = keras.Model(si, L.Dense(5)(si), name="inner")
+    x = keras.Input((5,), name="x")
+    y = inner(x)
+    z = inner(L.Dense(5)(y))
+    return keras.Model(x, [y, z], name="nested_outputs")
+
+
+ALL = [mlp_sequential, cnn, multi_io_shared, attention_block, recurrent, nested, nested_outputs]

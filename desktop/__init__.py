@@ -1,0 +1,1 @@
+"""LayerForge's Qt face: the desktop app over the Qt-free core in ``models``."""

@@ -1,0 +1,188 @@
+"""Every edit as a QUndoCommand that calls the core graph API.
+
+The commands change the core (:class:`models.graph.Graph` and the project's
+view state) and nothing else; the canvas redraws from the graph's events. One
+source of truth, nothing to keep in sync.
+"""
+from __future__ import annotations
+
+import copy
+
+from PySide6.QtGui import QUndoCommand
+
+from models.graph import Edge, Graph, GraphError, Node
+
+
+class AddNodeCommand(QUndoCommand):
+    def __init__(self, doc, node: Node, pos: tuple[float, float]):
+        super().__init__(f"Add {node.class_name}")
+        self.doc, self.node, self.pos = doc, node, pos
+
+    def redo(self):
+        self.doc.graph.add_node(self.node)
+        self.doc.set_position(self.node.name, self.pos)
+
+    def undo(self):
+        self.doc.graph.remove_node(self.node.name)
+        self.doc.positions.pop(self.node.name, None)
+
+
+class RemoveNodesCommand(QUndoCommand):
+    def __init__(self, doc, names: list[str]):
+        super().__init__("Delete " + (names[0] if len(names) == 1 else f"{len(names)} layers"))
+        self.doc, self.names = doc, list(names)
+        self.removed: list[tuple[Node, list[Edge], list | None]] = []
+        self.outputs = None
+
+    def redo(self):
+        self.removed = []
+        self.outputs = copy.deepcopy(self.doc.graph.output_structure)
+        for name in self.names:
+            if name in self.doc.graph:
+                pos = self.doc.positions.pop(name, None)
+                node, edges = self.doc.graph.remove_node(name)
+                self.removed.append((node, edges, pos))
+
+    def undo(self):
+        # Nodes first, then every edge (an edge may join two removed nodes).
+        for node, _edges, pos in reversed(self.removed):
+            self.doc.graph.restore_node(node)
+            if pos is not None:
+                self.doc.set_position(node.name, pos)
+        for _node, edges, _pos in self.removed:
+            for e in edges:
+                if e not in self.doc.graph.edges:
+                    self.doc.graph.add_edge(e)
+        self.doc.graph.restore_outputs(self.outputs)
+
+
+class ConnectCommand(QUndoCommand):
+    def __init__(self, doc, edge: Edge):
+        super().__init__(f"Connect {edge.src} to {edge.dst}")
+        self.doc, self.edge = doc, edge
+        self.slots_before = None
+
+    def redo(self):
+        call = self.doc.graph.node(self.edge.dst).calls[self.edge.dst_call]
+        self.slots_before = (copy.deepcopy(call.args), copy.deepcopy(call.slots))
+        self.doc.graph.add_edge(self.edge)
+
+    def undo(self):
+        self.doc.graph.disconnect(self.edge)
+        call = self.doc.graph.node(self.edge.dst).calls[self.edge.dst_call]
+        call.args, call.slots = self.slots_before
+
+
+class DisconnectCommand(QUndoCommand):
+    def __init__(self, doc, edge: Edge):
+        super().__init__(f"Disconnect {edge.src} from {edge.dst}")
+        self.doc, self.edge = doc, edge
+
+    def redo(self):
+        self.doc.graph.disconnect(self.edge)
+
+    def undo(self):
+        self.doc.graph.add_edge(self.edge)
+
+
+class MoveNodesCommand(QUndoCommand):
+    """Moves are view state; consecutive drags of the same nodes merge into one step."""
+
+    ID = 1001
+
+    def __init__(self, doc, old: dict, new: dict):
+        super().__init__("Move " + (next(iter(new)) if len(new) == 1 else f"{len(new)} layers"))
+        self.doc, self.old, self.new = doc, dict(old), dict(new)
+
+    def id(self):
+        return self.ID
+
+    def mergeWith(self, other):
+        if not isinstance(other, MoveNodesCommand) or set(other.new) != set(self.new):
+            return False
+        self.new = dict(other.new)
+        return True
+
+    def redo(self):
+        for name, pos in self.new.items():
+            self.doc.set_position(name, pos)
+
+    def undo(self):
+        for name, pos in self.old.items():
+            self.doc.set_position(name, pos)
+
+
+class SetConfigCommand(QUndoCommand):
+    def __init__(self, doc, name: str, updates: dict):
+        keys = ", ".join(updates)
+        super().__init__(f"Set {keys} of {name}")
+        self.doc, self.name, self.updates = doc, name, dict(updates)
+        self.previous: dict = {}
+        self.new_name = updates.get("name", name)
+
+    def redo(self):
+        self.previous = self.doc.graph.set_config(self.name, self.updates)
+        if self.new_name != self.name:
+            self.doc.rename_position(self.name, self.new_name)
+
+    def undo(self):
+        prev = dict(self.previous)
+        if "name" in prev:
+            self.doc.graph.rename_node(self.new_name, prev.pop("name"))
+            self.doc.rename_position(self.new_name, self.name)
+        if prev:
+            self.doc.graph.set_config(self.name, prev)
+
+
+class PasteCommand(QUndoCommand):
+    """Insert a sub-graph (paste, duplicate), offset from where it was copied."""
+
+    def __init__(self, doc, part: Graph, positions: dict, offset=(40.0, 40.0), text="Paste"):
+        super().__init__(text)
+        self.doc, self.part, self.positions, self.offset = doc, part, positions, offset
+        self.mapping: dict[str, str] = {}
+
+    def redo(self):
+        self.mapping = self.doc.graph.merge(self.part)
+        for old, new in self.mapping.items():
+            x, y = self.positions.get(old, (0.0, 0.0))
+            self.doc.set_position(new, (x + self.offset[0], y + self.offset[1]))
+
+    def undo(self):
+        for new in self.mapping.values():
+            self.doc.graph.remove_node(new)
+            self.doc.positions.pop(new, None)
+
+
+class SetOutputsCommand(QUndoCommand):
+    def __init__(self, doc, ports):
+        super().__init__("Set model outputs")
+        self.doc, self.ports, self.old = doc, ports, None
+
+    def redo(self):
+        self.old = self.doc.graph.set_outputs(self.ports)
+
+    def undo(self):
+        self.doc.graph.restore_outputs(self.old)
+
+
+class LayoutCommand(QUndoCommand):
+    def __init__(self, doc, new_positions: dict):
+        super().__init__("Automatic layout")
+        self.doc, self.new = doc, dict(new_positions)
+        self.old = {k: tuple(v) for k, v in doc.positions.items()}
+
+    def redo(self):
+        for name, pos in self.new.items():
+            self.doc.set_position(name, pos)
+
+    def undo(self):
+        for name, pos in self.old.items():
+            self.doc.set_position(name, pos)
+
+
+__all__ = [
+    "AddNodeCommand", "RemoveNodesCommand", "ConnectCommand", "DisconnectCommand",
+    "MoveNodesCommand", "SetConfigCommand", "PasteCommand", "SetOutputsCommand",
+    "LayoutCommand", "GraphError",
+]

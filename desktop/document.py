@@ -1,0 +1,339 @@
+"""An open project in the app: the core project, its undo stack and live validation.
+
+The :class:`Document` is the one adapter between the Qt-free core and the
+widgets: it re-emits the graph's plain-Python events as Qt signals, runs the
+undo commands, and validates the graph off the UI thread after every edit
+(coalescing bursts of edits into one run).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QUndoStack
+
+from desktop import commands as C
+from models.graph import Edge, Graph, GraphError, GraphEvent
+from models.project import Project, new_project
+
+
+class ValidationWorker(QObject):
+    """Lives in a worker thread: loads Keras once, then validates graph snapshots."""
+
+    sig_keras_ready = Signal(float)
+    sig_done = Signal(int, object)  # token, ValidationReport
+
+    def __init__(self):
+        super().__init__()
+        self._validator = None
+
+    @Slot()
+    def load(self):
+        import time
+
+        t0 = time.perf_counter()
+        from models import backend
+        from models.validate import Validator
+
+        backend.load()
+        self._validator = Validator()
+        self.sig_keras_ready.emit(time.perf_counter() - t0)
+
+    @Slot(int, object)
+    def validate(self, token: int, graph: Graph):
+        if self._validator is None:
+            self.load()
+        self.sig_done.emit(token, self._validator.validate(graph))
+
+
+class _Engine(QObject):
+    """One worker thread for the whole app (TensorFlow is loaded once)."""
+
+    sig_request = Signal(int, object)
+    sig_load = Signal()
+    _instance = None
+
+    def __init__(self):
+        super().__init__()
+        self.thread = QThread()
+        self.thread.setObjectName("layerforge-keras")
+        self.worker = ValidationWorker()
+        self.worker.moveToThread(self.thread)
+        self.sig_request.connect(self.worker.validate)
+        self.sig_load.connect(self.worker.load)
+        self.thread.start()
+        self.ready = False
+        self.worker.sig_keras_ready.connect(self._on_ready)
+
+    def _on_ready(self, _seconds):
+        self.ready = True
+
+    @classmethod
+    def get(cls) -> "_Engine":
+        if cls._instance is None:
+            cls._instance = _Engine()
+        return cls._instance
+
+    @classmethod
+    def shutdown(cls, timeout_ms: int = 5000) -> bool:
+        """Stop the worker thread; False if it did not finish in time."""
+        if cls._instance is None:
+            return True
+        cls._instance.thread.quit()
+        finished = cls._instance.thread.wait(timeout_ms)
+        if finished:
+            cls._instance = None
+        return finished
+
+
+def engine() -> _Engine:
+    return _Engine.get()
+
+
+class Document(QObject):
+    """One open project.
+
+    Signals:
+        sig_graph_event(GraphEvent): after every change to the graph.
+        sig_position_changed(str, float, float): a node moved (view state).
+        sig_validated(ValidationReport): fresh shapes and errors.
+        sig_dirty_changed(bool), sig_path_changed(object).
+    """
+
+    sig_graph_event = Signal(object)
+    sig_position_changed = Signal(str, float, float)
+    sig_validated = Signal(object)
+    sig_dirty_changed = Signal(bool)
+    sig_path_changed = Signal(object)
+    sig_reset = Signal()
+
+    _tokens = 0
+
+    def __init__(self, project: Project | None = None, parent=None):
+        super().__init__(parent)
+        self.project = project or new_project()
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(lambda clean: self.sig_dirty_changed.emit(not clean))
+        self.report = None
+        self._pending_token = -1
+        self._done_token = -1
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(20)
+        self._timer.timeout.connect(self._request_validation)
+        eng = engine()
+        eng.worker.sig_done.connect(self._on_validated)
+        self.graph.subscribe(self._on_graph_event)
+        self.schedule_validation()
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def graph(self) -> Graph:
+        return self.project.graph
+
+    @property
+    def positions(self) -> dict:
+        return self.project.positions()
+
+    @property
+    def path(self) -> Path | None:
+        return self.project.path
+
+    @property
+    def dirty(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    @property
+    def title(self) -> str:
+        return self.project.path.name if self.project.path else "Untitled"
+
+    def set_position(self, name: str, pos) -> None:
+        x, y = float(pos[0]), float(pos[1])
+        self.positions[name] = [x, y]
+        self.sig_position_changed.emit(name, x, y)
+
+    def rename_position(self, old: str, new: str) -> None:
+        if old in self.positions:
+            self.positions[new] = self.positions.pop(old)
+
+    def position(self, name: str) -> tuple[float, float]:
+        p = self.positions.get(name)
+        return (p[0], p[1]) if p else (0.0, 0.0)
+
+    def replace_project(self, project: Project) -> None:
+        """Load another project into this document (clears undo history)."""
+        self.graph.unsubscribe(self._on_graph_event)
+        self.project = project
+        self.graph.subscribe(self._on_graph_event)
+        self.undo_stack.clear()
+        self.report = None
+        self.sig_reset.emit()
+        self.sig_path_changed.emit(project.path)
+        self.schedule_validation()
+
+    # ---------------------------------------------------------------- events
+
+    def _on_graph_event(self, event: GraphEvent) -> None:
+        self.sig_graph_event.emit(event)
+        self.schedule_validation()
+
+    def schedule_validation(self) -> None:
+        self._timer.start()
+
+    def _request_validation(self) -> None:
+        Document._tokens += 1
+        self._pending_token = Document._tokens
+        if not self.graph.nodes:
+            # Nothing to infer: answer at once, without waiting for Keras to load.
+            from models.validate import validate
+
+            self._on_validated(self._pending_token, validate(self.graph))
+            return
+        engine().sig_request.emit(self._pending_token, self.graph.copy())
+
+    def _on_validated(self, token: int, report) -> None:
+        if token != self._pending_token:
+            return  # a newer edit is already being checked, or another document's
+        self._done_token = token
+        self.report = report
+        self.sig_validated.emit(report)
+
+    @property
+    def validation_pending(self) -> bool:
+        """True while an edit has not been checked yet."""
+        return self._timer.isActive() or self._done_token != self._pending_token
+
+    # ---------------------------------------------------------------- edits
+
+    def add_layer(self, class_name: str, pos=(0.0, 0.0)) -> str:
+        from models.catalog import make_node
+
+        node = make_node(class_name, self.graph)
+        self.undo_stack.push(C.AddNodeCommand(self, node, pos))
+        return node.name
+
+    def remove_nodes(self, names) -> None:
+        names = [n for n in names if n in self.graph]
+        if names:
+            self.undo_stack.push(C.RemoveNodesCommand(self, names))
+
+    def can_connect(self, src: str, dst: str, dst_slot: int | None, src_index: int = 0,
+                    src_call: int = 0, dst_call: int = 0) -> tuple[Edge | None, str]:
+        """Check a connection without making it: ``(edge, "")`` or ``(None, reason)``."""
+        probe = self.graph.copy()
+        try:
+            edge = probe.connect(src, dst, dst_slot, src_call=src_call, src_index=src_index,
+                                 dst_call=dst_call)
+        except GraphError as exc:
+            return None, str(exc)
+        reason = self._shape_problem(probe, edge)
+        if reason:
+            return None, reason
+        return edge, ""
+
+    def _shape_problem(self, probe: Graph, edge: Edge) -> str:
+        """The new connection's shape error at its target, if Keras is loaded to tell."""
+        from models import backend
+
+        if not backend.is_loaded():
+            return ""
+        # A layer still waiting for its other inputs is not an error yet.
+        from models.validate import Validator
+
+        if not hasattr(self, "_probe_validator"):
+            self._probe_validator = Validator()
+        info = self._probe_validator.validate(probe).nodes.get(edge.dst)
+        if info is None or info.error is None or info.upstream_error:
+            return ""
+        if "not connected" in info.error:
+            return ""
+        return f"{edge.dst}: {info.error}"
+
+    def connect(self, src: str, dst: str, dst_slot: int | None = None, *, src_index: int = 0,
+                src_call: int = 0, dst_call: int = 0) -> tuple[bool, str]:
+        edge, reason = self.can_connect(src, dst, dst_slot, src_index, src_call, dst_call)
+        if edge is None:
+            return False, reason
+        self.undo_stack.push(C.ConnectCommand(self, edge))
+        return True, ""
+
+    def disconnect(self, edge: Edge) -> None:
+        if edge in self.graph.edges:
+            self.undo_stack.push(C.DisconnectCommand(self, edge))
+
+    def move_nodes(self, old: dict, new: dict) -> None:
+        if old != new:
+            self.undo_stack.push(C.MoveNodesCommand(self, old, new))
+
+    def set_params(self, name: str, updates: dict) -> tuple[bool, str]:
+        """Change parameters; refuses (with the reason) a value Keras would not accept."""
+        node = self.graph.node(name)
+        if "name" in updates and updates["name"] != name:
+            probe = self.graph.copy()
+            try:
+                probe.rename_node(name, updates["name"])
+            except GraphError as exc:
+                return False, str(exc)
+        reason = self._config_problem(node, {k: v for k, v in updates.items() if k != "name"})
+        if reason:
+            return False, reason
+        try:
+            self.undo_stack.push(C.SetConfigCommand(self, name, updates))
+        except GraphError as exc:
+            return False, str(exc)
+        return True, ""
+
+    @staticmethod
+    def _config_problem(node, updates: dict) -> str:
+        unknown = [k for k in updates if k not in node.config]
+        if unknown:
+            return f"{node.class_name} has no parameter {unknown[0]!r}"
+        from models import backend
+
+        if not backend.is_loaded() or not updates:
+            return ""
+        import copy
+
+        from models.graph import _layer_entry
+
+        entry = _layer_entry(node)
+        entry["config"].update(copy.deepcopy(updates))
+        entry.pop("name", None)
+        try:
+            backend.keras().saving.deserialize_keras_object(entry)
+        except Exception as exc:  # Keras's own check of the value
+            msg = " ".join(str(exc).split())
+            return f"{msg[:300]}"
+        return ""
+
+    def paste(self, part: Graph, positions: dict, offset=(40.0, 40.0), text="Paste") -> list[str]:
+        cmd = C.PasteCommand(self, part, positions, offset, text)
+        self.undo_stack.push(cmd)
+        return list(cmd.mapping.values())
+
+    def duplicate(self, names) -> list[str]:
+        names = [n for n in names if n in self.graph]
+        if not names:
+            return []
+        part = self.graph.subset(names)
+        return self.paste(part, {n: self.position(n) for n in names}, text="Duplicate")
+
+    def auto_layout(self) -> None:
+        from models.layout import layered_layout
+
+        self.undo_stack.push(C.LayoutCommand(self, layered_layout(self.graph)))
+
+    def set_outputs(self, ports) -> None:
+        self.undo_stack.push(C.SetOutputsCommand(self, ports))
+
+    # ---------------------------------------------------------------- files
+
+    def save(self, path: str | Path | None = None) -> Path:
+        saved = self.project.save(path)
+        self.undo_stack.setClean()
+        self.sig_path_changed.emit(saved)
+        return saved
+
+
+__all__ = ["Document", "engine", "ValidationWorker"]

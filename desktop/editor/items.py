@@ -1,0 +1,1019 @@
+"""The canvas's graphics items: layer cards, their ports and the connections.
+
+Items only draw; they never change the graph. A :class:`NodeItem` is told what
+to show (its structure of ports, its validation result) by the scene, which in
+turn listens to the :class:`desktop.document.Document`. Text is laid out once
+per change into :class:`QStaticText` objects and each card is cached as a
+device-coordinate pixmap, so repainting a large graph costs little.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontDatabase,
+    QFontMetricsF,
+    QGuiApplication,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPalette,
+    QPen,
+    QStaticText,
+)
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
+
+GRID = 20
+NODE_W = 170.0         # the layout puts columns 220 apart
+NODE_H = 60.0          # a card with one input and one output
+ROWS_TOP = 56.0        # where the port rows of a many-port card start
+COMPACT_W = 140.0      # read-only cards inside an expanded nested model
+COMPACT_H = 38.0
+RADIUS = 7.0
+STRIP_H = 4.0
+PAD = 10.0
+ROW_H = 16.0
+CAPTION_H = 15.0
+PORT_R = 5.0
+PORT_HIT = 10.0
+INNER_PAD = 16.0
+INNER_GAP_X = 50.0
+INNER_GAP_Y = 14.0
+
+# Category colours: mid-saturation hues that read on white and on dark grey.
+CATEGORY_COLORS = {
+    "input": "#16a34a",
+    "core": "#2563eb",
+    "convolution": "#7c3aed",
+    "pooling": "#0891b2",
+    "recurrent": "#d97706",
+    "attention": "#db2777",
+    "normalization": "#0d9488",
+    "regularization": "#64748b",
+    "reshaping": "#65a30d",
+    "merging": "#c026d3",
+    "activation": "#ca8a04",
+    "preprocessing": "#78716c",
+    "layerforge": "#4f46e5",
+    "model": "#9333ea",
+}
+UNKNOWN_COLOR = "#6b7280"
+ERROR_COLOR = QColor("#dc2626")
+UPSTREAM_COLOR = QColor("#ea7a16")
+
+
+def category_color(category: str | None) -> QColor:
+    return QColor(CATEGORY_COLORS.get(category or "", UNKNOWN_COLOR))
+
+
+def _blend(a: QColor, b: QColor, t: float) -> QColor:
+    """``a`` moved a fraction ``t`` towards ``b``."""
+    return QColor.fromRgbF(
+        a.redF() + (b.redF() - a.redF()) * t,
+        a.greenF() + (b.greenF() - a.greenF()) * t,
+        a.blueF() + (b.blueF() - a.blueF()) * t,
+        1.0,
+    )
+
+
+# --------------------------------------------------------------------------- theme
+
+
+@dataclass
+class Theme:
+    """Colours and fonts taken from the application palette (light or dark)."""
+
+    dark: bool
+    canvas: QColor
+    grid_minor: QColor
+    grid_major: QColor
+    card: QColor
+    card_border: QColor
+    shadow: QColor
+    text: QColor
+    muted: QColor
+    highlight: QColor
+    edge: QColor
+    name_font: QFont
+    font: QFont
+    small_font: QFont
+    mono_font: QFont
+
+
+_theme: Theme | None = None
+
+
+def theme() -> Theme:
+    """The current theme (computed once per palette; see :func:`reset_theme`)."""
+    global _theme
+    if _theme is None:
+        _theme = _make_theme()
+    return _theme
+
+
+def reset_theme() -> None:
+    """Forget the cached theme, e.g. after the application palette changed."""
+    global _theme
+    _theme = None
+    _FontMetrics.cache.clear()
+
+
+def _make_theme() -> Theme:
+    pal = QGuiApplication.palette()
+    window = pal.color(QPalette.ColorRole.Window)
+    base = pal.color(QPalette.ColorRole.Base)
+    text = pal.color(QPalette.ColorRole.Text)
+    dark = window.lightness() < 128
+    if dark:
+        canvas = window.darker(125)
+        card = _blend(window, QColor("white"), 0.07)
+    else:
+        canvas = _blend(window, base, 0.45)
+        card = base
+    font = QFont(QGuiApplication.font())
+    if font.pointSizeF() > 0:
+        font.setPointSizeF(max(8.0, font.pointSizeF()))
+    name_font = QFont(font)
+    name_font.setBold(True)
+    small = QFont(font)
+    if small.pointSizeF() > 0:
+        small.setPointSizeF(small.pointSizeF() * 0.88)
+    mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    if font.pointSizeF() > 0:
+        mono.setPointSizeF(font.pointSizeF() * 0.92)
+    edge = QColor(text)
+    edge.setAlphaF(0.55)
+    shadow = QColor(0, 0, 0, 90 if dark else 40)
+    return Theme(
+        dark=dark,
+        canvas=canvas,
+        grid_minor=_blend(canvas, text, 0.05 if dark else 0.045),
+        grid_major=_blend(canvas, text, 0.10 if dark else 0.095),
+        card=card,
+        card_border=_blend(card, text, 0.28 if dark else 0.22),
+        shadow=shadow,
+        text=text,
+        muted=_blend(text, card, 0.42),
+        highlight=pal.color(QPalette.ColorRole.Highlight),
+        edge=edge,
+        name_font=name_font,
+        font=font,
+        small_font=small,
+        mono_font=mono,
+    )
+
+
+class _FontMetrics:
+    """Font metrics per font, computed once (measuring text is not free)."""
+
+    cache: dict[str, QFontMetricsF] = {}
+
+    @classmethod
+    def of(cls, font: QFont) -> QFontMetricsF:
+        key = font.key()
+        fm = cls.cache.get(key)
+        if fm is None:
+            fm = cls.cache[key] = QFontMetricsF(font)
+        return fm
+
+
+def _static(text: str) -> QStaticText:
+    st = QStaticText(text)
+    st.setTextFormat(Qt.TextFormat.PlainText)
+    return st
+
+
+def format_shape(shape) -> str:
+    """``(None, 8, 8, 16)``, as Keras prints shapes."""
+    dims = ["None" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def format_params(n: int | None) -> str:
+    if n is None:
+        return "? params"
+    return f"{n:,} param" + ("" if n == 1 else "s")
+
+
+# --------------------------------------------------------------------------- structure
+
+
+@dataclass(frozen=True)
+class CallPorts:
+    """The ports of one call: its input slot names and how many outputs it has."""
+
+    slots: tuple[str, ...]
+    variadic: bool
+    outputs: int
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Everything that decides where a card's ports are."""
+
+    calls: tuple[CallPorts, ...]
+    is_input: bool
+
+    @property
+    def compact(self) -> bool:
+        """One call, at most one input and one output: ports sit mid-card, unlabelled."""
+        if len(self.calls) != 1:
+            return False
+        c = self.calls[0]
+        return len(c.slots) <= 1 and not c.variadic and c.outputs <= 1
+
+
+# --------------------------------------------------------------------------- ports
+
+
+class PortItem(QGraphicsItem):
+    """A connection point on a card's edge.
+
+    Args:
+        node: the card it belongs to.
+        kind: ``"in"`` or ``"out"``.
+        call: the call index.
+        index: the slot (inputs) or output index (outputs).
+        ghost: an extra, dashed input of a variadic layer (Add, Concatenate):
+            connecting to it grows the layer's input list.
+    """
+
+    def __init__(self, node: "NodeItem", kind: str, call: int, index: int, ghost: bool = False):
+        super().__init__(node)
+        self.node_item = node
+        self.kind = kind
+        self.call = call
+        self.index = index
+        self.ghost = ghost
+        self.connected = False
+        self._hover = False
+        self.highlighted = False
+        interactive = not node.read_only
+        self.setAcceptHoverEvents(interactive)
+        self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton if interactive else Qt.MouseButton.NoButton)
+        if interactive:
+            self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setZValue(2)
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.kind, self.call, self.index)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-PORT_HIT, -PORT_HIT, 2 * PORT_HIT, 2 * PORT_HIT)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addEllipse(QPointF(0, 0), PORT_HIT, PORT_HIT)
+        return path
+
+    def scene_center(self) -> QPointF:
+        return self.mapToScene(QPointF(0, 0))
+
+    def set_connected(self, value: bool) -> None:
+        if value != self.connected:
+            self.connected = value
+            self.update()
+
+    def set_highlighted(self, value: bool) -> None:
+        if value != self.highlighted:
+            self.highlighted = value
+            self.update()
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        th = theme()
+        color = self.node_item.color
+        r = PORT_R
+        if self._hover or self.highlighted:
+            r = PORT_R + 2
+            color = th.highlight
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if self.ghost:
+            pen = QPen(th.muted, 1.2, Qt.PenStyle.DashLine if not self.highlighted else Qt.PenStyle.SolidLine)
+            if self.highlighted:
+                pen.setColor(th.highlight)
+            painter.setPen(pen)
+            painter.setBrush(th.card)
+            painter.drawEllipse(QPointF(0, 0), r, r)
+            painter.drawLine(QPointF(-2.5, 0), QPointF(2.5, 0))
+            painter.drawLine(QPointF(0, -2.5), QPointF(0, 2.5))
+            return
+        painter.setPen(QPen(color, 1.6))
+        painter.setBrush(color if (self.connected or self._hover or self.highlighted) else th.card)
+        painter.drawEllipse(QPointF(0, 0), r, r)
+
+    # Dragging from a port starts a connection; the scene runs the drag.
+    def hoverEnterEvent(self, event):
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event):
+        self._hover = False
+        self.update()
+
+    def mousePressEvent(self, event):
+        scene = self.scene()
+        if event.button() == Qt.MouseButton.LeftButton and hasattr(scene, "begin_connection"):
+            scene.begin_connection(self, event.scenePos())
+            event.accept()
+        else:
+            event.ignore()
+
+    def mouseMoveEvent(self, event):
+        scene = self.scene()
+        if scene is not None and hasattr(scene, "update_connection"):
+            scene.update_connection(event.scenePos())
+
+    def mouseReleaseEvent(self, event):
+        scene = self.scene()
+        if scene is not None and hasattr(scene, "finish_connection"):
+            scene.finish_connection(event.scenePos())
+
+
+# --------------------------------------------------------------------------- cards
+
+
+class _ToggleItem(QGraphicsItem):
+    """The +/- box of a nested-model card."""
+
+    SIZE = 14.0
+
+    def __init__(self, node: "NodeItem"):
+        super().__init__(node)
+        self.node_item = node
+        self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("Expand or collapse this nested model")
+        self.setZValue(3)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self.SIZE, self.SIZE)
+
+    def paint(self, painter, option, widget=None):
+        th = theme()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(th.muted, 1.0))
+        painter.setBrush(th.card)
+        painter.drawRoundedRect(self.boundingRect().adjusted(0.5, 0.5, -0.5, -0.5), 3, 3)
+        painter.setPen(QPen(th.text, 1.4))
+        c = self.SIZE / 2
+        painter.drawLine(QPointF(3.5, c), QPointF(self.SIZE - 3.5, c))
+        if not self.node_item.expanded:
+            painter.drawLine(QPointF(c, 3.5), QPointF(c, self.SIZE - 3.5))
+
+    def mousePressEvent(self, event):
+        event.accept()
+
+    def mouseReleaseEvent(self, event):
+        scene = self.scene()
+        if scene is not None and hasattr(scene, "toggle_collapsed") and self.boundingRect().contains(event.pos()):
+            scene.toggle_collapsed(self.node_item.name)
+
+
+class NodeItem(QGraphicsItem):
+    """A layer card: name, type, output shape, parameter count and ports.
+
+    The item's position is the centre of its card, as the document and the
+    automatic layout store positions; a card that grows (more ports, an
+    expanded nested model) grows around that centre.
+
+    Args:
+        name: the node's name in its graph.
+        class_name: the layer type shown under the name.
+        category: the catalog category (for the colour strip).
+        structure: the ports to show (see :class:`Structure`).
+        read_only: a card inside an expanded nested model; it cannot be
+            selected, moved or connected, and shows only name and type.
+        is_group: a nested model's card, with a +/- toggle.
+        tooltip: the text shown when nothing is wrong.
+        parent: the parent item (the group card, for read-only cards).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        class_name: str,
+        category: str | None,
+        structure: Structure,
+        *,
+        read_only: bool = False,
+        is_group: bool = False,
+        tooltip: str = "",
+        parent: QGraphicsItem | None = None,
+    ):
+        super().__init__(parent)
+        self.name = name
+        self.class_name = class_name
+        self.category = category
+        self.color = category_color(category)
+        self.read_only = read_only
+        self.is_group = is_group
+        self.expanded = False
+        self.state = "unknown"  # unknown | ok | error | upstream
+        self.error: str | None = None
+        self.shape_text = "?"
+        self.params_text = format_params(None)
+        self.output_shapes: list[list[tuple]] = []
+        self.edges: set[EdgeItem] = set()
+        self.ports: dict[tuple[str, int, int], PortItem] = {}
+        self.structure: Structure | None = None
+        self.inner_nodes: dict[str, NodeItem] = {}
+        self.inner_edges: list[EdgeItem] = []
+        self._base_tooltip = tooltip
+        self._port_at: dict[tuple[str, int, int], float] = {}  # key -> y in card coordinates
+        self._row_labels: list[tuple[float, object, bool]] = []
+        self._labels: list[tuple[QPointF, QStaticText]] = []
+        self._inner_at: dict[str, QPointF] = {}
+        self._base_w = COMPACT_W if read_only else NODE_W
+        self._w = self._base_w
+        self._h = self._ports_h = COMPACT_H if read_only else NODE_H
+        self._toggle: _ToggleItem | None = None
+        if read_only:
+            self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        else:
+            self.setFlags(
+                QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+                | QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+                | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
+            )
+            self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        if is_group and not read_only:
+            self._toggle = _ToggleItem(self)
+        self.setZValue(1)
+        self.set_structure(structure)
+        self._update_tooltip()
+
+    # ------------------------------------------------------------ geometry
+
+    @property
+    def width(self) -> float:
+        return self._w
+
+    @property
+    def height(self) -> float:
+        return self._h
+
+    def rect(self) -> QRectF:
+        """The card, in item coordinates (centred on the item's position)."""
+        return QRectF(-self._w / 2, -self._h / 2, self._w, self._h)
+
+    def boundingRect(self) -> QRectF:
+        # Room for the drop shadow and the selection ring.
+        return self.rect().adjusted(-3, -3, 3, 4)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(self.rect(), RADIUS, RADIUS)
+        return path
+
+    def anchor(self, kind: str, call: int, index: int) -> QPointF:
+        """Scene position where an edge attaches to a port (or the card's side)."""
+        port = self.ports.get((kind, call, index))
+        if port is not None:
+            return port.scene_center()
+        r = self.rect()
+        return self.mapToScene(QPointF(r.left() if kind == "in" else r.right(), r.top() + NODE_H / 2))
+
+    def input_port(self, call: int = 0, slot: int = 0) -> PortItem | None:
+        return self.ports.get(("in", call, slot))
+
+    def output_port(self, call: int = 0, index: int = 0) -> PortItem | None:
+        return self.ports.get(("out", call, index))
+
+    # ------------------------------------------------------------ content
+
+    def _make_texts(self) -> None:
+        th = theme()
+        text_w = self._base_w - 2 * PAD
+        name_w = text_w - (_ToggleItem.SIZE + 4 if self.is_group else 0)
+        if self.state in ("error", "upstream"):
+            name_w -= 16  # the warning badge
+        self._name_st = _static(_FontMetrics.of(th.name_font).elidedText(
+            self.name, Qt.TextElideMode.ElideRight, name_w))
+        small = _FontMetrics.of(th.small_font)
+        self._params_w = 0.0 if self.read_only else small.horizontalAdvance(self.params_text)
+        self._params_st = _static(self.params_text)
+        type_w = text_w if self.read_only else text_w - self._params_w - 8
+        self._type_st = _static(small.elidedText(self.class_name, Qt.TextElideMode.ElideRight, type_w))
+        self._shape_st = _static(_FontMetrics.of(th.mono_font).elidedText(
+            self.shape_text, Qt.TextElideMode.ElideRight, text_w))
+
+    def rename(self, name: str) -> None:
+        self.name = name
+        self._make_texts()
+        self._update_tooltip()
+        self.update()
+
+    def refresh_look(self) -> None:
+        """Lay the text out again (after a palette or font change)."""
+        self._make_texts()
+        self._layout_labels()
+        self.update()
+
+    def set_info(self, info) -> None:
+        """Show a validation result (:class:`models.validate.NodeInfo` or None)."""
+        if info is None:
+            state, error, shapes, params = "unknown", None, [], None
+        else:
+            error = info.error
+            state = ("upstream" if info.upstream_error else "error") if error else "ok"
+            shapes, params = info.output_shapes, info.params
+        shape_text = "?"
+        if shapes and shapes[0]:
+            shape_text = ", ".join(format_shape(s) for s in shapes[0])
+        params_text = format_params(params)
+        shapes = [list(c) for c in shapes]
+        if (state, error, shape_text, params_text, shapes) == (
+                self.state, self.error, self.shape_text, self.params_text, self.output_shapes):
+            return
+        self.state, self.error = state, error
+        self.shape_text, self.params_text = shape_text, params_text
+        self.output_shapes = shapes
+        self._make_texts()
+        self._layout_labels()
+        self._update_tooltip()
+        self.update()
+
+    def _update_tooltip(self) -> None:
+        head = f"<b>{_esc(self.name)}</b> &nbsp;{_esc(self.class_name)}"
+        if self.error and self.state == "error":
+            body = f"<p style='color:{ERROR_COLOR.name()}'><b>Error:</b> {_esc(self.error)}</p>"
+        elif self.error:
+            body = (f"<p style='color:{UPSTREAM_COLOR.name()}'><b>Waiting on an input:</b> "
+                    f"{_esc(self.error)}</p>")
+        else:
+            body = f"<p>{_esc(self._base_tooltip)}</p>" if self._base_tooltip else ""
+        if self.shape_text != "?":
+            body += f"<p>Output <tt>{_esc(self.shape_text)}</tt><br>{_esc(self.params_text)}</p>"
+        self.setToolTip(f"<qt>{head}{body}</qt>")
+
+    # ------------------------------------------------------------ ports
+
+    def set_structure(self, structure: Structure) -> bool:
+        """Lay the ports out for ``structure``; returns False when nothing changed."""
+        if structure == self.structure:
+            return False
+        self.structure = structure
+        self._port_at = {}
+        self._row_labels = []
+        ghosts: set = set()
+        if self.read_only:
+            self._layout_compact(structure)
+        elif structure.compact:
+            if structure.calls[0].slots and not structure.is_input:
+                self._port_at[("in", 0, 0)] = NODE_H / 2
+            self._port_at[("out", 0, 0)] = NODE_H / 2
+            self._ports_h = NODE_H
+        else:
+            ghosts = self._layout_rows(structure)
+        for key in [k for k in self.ports if k not in self._port_at]:
+            discard(self.ports.pop(key))
+        for key in self._port_at:
+            port = self.ports.get(key)
+            ghost = key in ghosts
+            if port is None or port.ghost != ghost:
+                if port is not None:
+                    discard(port)
+                self.ports[key] = PortItem(self, key[0], key[1], key[2], ghost=ghost)
+        self._relayout()
+        return True
+
+    def _layout_compact(self, structure: Structure) -> None:
+        h = COMPACT_H
+        ins = [] if structure.is_input else [
+            (c, i) for c, cp in enumerate(structure.calls) for i in range(len(cp.slots))]
+        outs = [(c, i) for c, cp in enumerate(structure.calls) for i in range(max(1, cp.outputs))]
+        for k, (c, i) in enumerate(ins):
+            self._port_at[("in", c, i)] = h * (k + 1) / (len(ins) + 1)
+        for k, (c, i) in enumerate(outs):
+            self._port_at[("out", c, i)] = h * (k + 1) / (len(outs) + 1)
+        self._ports_h = h
+
+    def _layout_rows(self, structure: Structure) -> set:
+        """Rows under the text, one per port, grouped by call for a shared layer."""
+        ghosts = set()
+        y = ROWS_TOP
+        shared = len(structure.calls) > 1
+        for c, cp in enumerate(structure.calls):
+            if shared:
+                self._row_labels.append((y + CAPTION_H / 2, f"call {c + 1}", False))
+                y += CAPTION_H
+            n_in = 0 if structure.is_input else len(cp.slots) + (1 if cp.variadic else 0)
+            rows = max(n_in, cp.outputs, 1)
+            for i in range(n_in):
+                cy = y + ROW_H * i + ROW_H / 2
+                self._port_at[("in", c, i)] = cy
+                if i >= len(cp.slots):
+                    ghosts.add(("in", c, i))
+                    self._row_labels.append((cy, "+ input", False))
+                elif len(cp.slots) > 1:
+                    self._row_labels.append((cy, cp.slots[i], False))
+            for i in range(max(1, cp.outputs)):
+                cy = y + ROW_H * i + ROW_H / 2
+                self._port_at[("out", c, i)] = cy
+                if cp.outputs > 1:
+                    self._row_labels.append((cy, (c, i), True))
+            y += rows * ROW_H
+        self._ports_h = y + 5
+        return ghosts
+
+    def _layout_labels(self) -> None:
+        th = theme()
+        fm = _FontMetrics.of(th.small_font)
+        x0, y0 = -self._w / 2, -self._h / 2
+        labels = []
+        for cy, text, right in self._row_labels:
+            if isinstance(text, tuple):
+                c, i = text
+                shapes = self.output_shapes[c] if c < len(self.output_shapes) else []
+                text = format_shape(shapes[i]) if i < len(shapes) else f"output {i + 1}"
+                width = self._base_w - 2 * PAD - 36
+            else:
+                width = self._base_w / 2 - PAD
+            text = fm.elidedText(text, Qt.TextElideMode.ElideRight, width)
+            x = self._w - PAD - fm.horizontalAdvance(text) if right else PAD
+            labels.append((QPointF(x0 + x, y0 + cy - fm.height() / 2), _static(text)))
+        self._labels = labels
+
+    def _relayout(self) -> None:
+        """Size the card to its ports (and inner content when expanded); centre it."""
+        self.prepareGeometryChange()
+        w, h = self._base_w, self._ports_h
+        if self.expanded and self._inner_at:
+            right = max(p.x() + it.width / 2 for it, p in self._inner_iter())
+            bottom = max(p.y() + it.height / 2 for it, p in self._inner_iter())
+            w, h = max(w, right + INNER_PAD), max(h, bottom + INNER_PAD)
+        self._w, self._h = w, h
+        x0, y0 = -w / 2, -h / 2
+        for key, cy in self._port_at.items():
+            self.ports[key].setPos(x0 if key[0] == "in" else x0 + w, y0 + cy)
+        for it, p in self._inner_iter():
+            it.setPos(x0 + p.x(), y0 + p.y())
+        if self._toggle is not None:
+            self._toggle.setPos(x0 + w - PAD - _ToggleItem.SIZE + 2, y0 + STRIP_H + 5)
+        self._make_texts()
+        self._layout_labels()
+        for edge in self.inner_edges:
+            edge.update_path()
+        self.update_edges()
+        self.update()
+
+    def _inner_iter(self):
+        return ((self.inner_nodes[n], p) for n, p in self._inner_at.items() if n in self.inner_nodes)
+
+    def set_connected_ports(self, keys: set) -> None:
+        for key, port in self.ports.items():
+            port.set_connected(key in keys)
+
+    # ------------------------------------------------------------ nested models
+
+    def set_expanded(self, expanded: bool, subgraph=None, category_of=None) -> None:
+        """Show (or hide) a nested model's layers inside the card, read-only."""
+        for item in list(self.inner_nodes.values()) + self.inner_edges:
+            discard(item)
+        self.inner_nodes, self.inner_edges, self._inner_at = {}, [], {}
+        self.expanded = expanded
+        if expanded and subgraph is not None:
+            top = self._ports_h + INNER_PAD
+            for name, (item, x, y) in _inner_cards(self, subgraph, category_of).items():
+                self.inner_nodes[name] = item
+                self._inner_at[name] = QPointF(INNER_PAD + x + COMPACT_W / 2, top + y + COMPACT_H / 2)
+        if self._toggle is not None:
+            self._toggle.update()
+        self._relayout()
+
+    # ------------------------------------------------------------ behaviour
+
+    def update_edges(self) -> None:
+        for edge in self.edges:
+            edge.update_path()
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange:
+            scene = self.scene()
+            if scene is not None and getattr(scene, "snapping_drag", False):
+                return QPointF(round(value.x() / GRID) * GRID, round(value.y() / GRID) * GRID)
+        elif change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.update_path()
+            scene = self.scene()
+            if scene is not None and hasattr(scene, "_on_item_moved"):
+                scene._on_item_moved(self)
+        elif change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self.setZValue(1.5 if value else 1)
+        return super().itemChange(change, value)
+
+    def mousePressEvent(self, event):
+        # Shift adds to the selection, as Ctrl does (Qt only knows Ctrl).
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            event.setModifiers(event.modifiers() | Qt.KeyboardModifier.ControlModifier)
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event):
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            event.setModifiers(event.modifiers() | Qt.KeyboardModifier.ControlModifier)
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event):
+        scene = self.scene()
+        if self.is_group and scene is not None and hasattr(scene, "toggle_collapsed"):
+            scene.toggle_collapsed(self.name)
+        elif scene is not None and hasattr(scene, "sig_node_activated"):
+            scene.sig_node_activated.emit(self.name)
+        event.accept()
+
+    # ------------------------------------------------------------ painting
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        th = theme()
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        rect = self.rect()
+        x0, y0 = rect.left(), rect.top()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+
+        if self.state == "error":
+            border, bw = ERROR_COLOR, 2.0
+            fill = _blend(th.card, ERROR_COLOR, 0.18 if th.dark else 0.10)
+        elif self.state == "upstream":
+            border, bw = UPSTREAM_COLOR, 1.5
+            fill = _blend(th.card, UPSTREAM_COLOR, 0.12 if th.dark else 0.07)
+        else:
+            border, bw, fill = th.card_border, 1.0, th.card
+        if self.read_only:
+            fill = _blend(fill, th.canvas, 0.35)
+
+        if not self.read_only:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(th.shadow)
+            painter.drawRoundedRect(rect.translated(0, 2.0), RADIUS, RADIUS)
+        painter.setPen(QPen(border, bw))
+        painter.setBrush(fill)
+        painter.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), RADIUS, RADIUS)
+
+        # The category strip along the top, inside the rounded corners.
+        inner = QPainterPath()
+        inner.addRoundedRect(rect.adjusted(1, 1, -1, -1), RADIUS - 1, RADIUS - 1)
+        band = QPainterPath()
+        band.addRect(QRectF(x0, y0, rect.width(), STRIP_H + 1))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self.color)
+        painter.drawPath(inner.intersected(band))
+
+        if self.isSelected():
+            painter.setPen(QPen(th.highlight, 2.2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect.adjusted(-2, -2, 2, 2), RADIUS + 2, RADIUS + 2)
+
+        if lod < 0.3:
+            return  # too small to read: shapes and colours only
+
+        x = x0 + PAD
+        painter.setPen(th.text)
+        painter.setFont(th.name_font)
+        painter.drawStaticText(QPointF(x, y0 + STRIP_H + 4), self._name_st)
+        painter.setFont(th.small_font)
+        painter.setPen(th.muted)
+        if self.read_only:
+            painter.drawStaticText(QPointF(x, y0 + STRIP_H + 19), self._type_st)
+            return
+        painter.drawStaticText(QPointF(x, y0 + STRIP_H + 21), self._type_st)
+        if self.state == "error":
+            painter.setPen(ERROR_COLOR)
+        painter.drawStaticText(QPointF(x0 + self._w - PAD - self._params_w, y0 + STRIP_H + 21),
+                               self._params_st)
+        painter.setFont(th.mono_font)
+        painter.setPen(th.text if self.shape_text != "?" else th.muted)
+        painter.drawStaticText(QPointF(x, y0 + STRIP_H + 37), self._shape_st)
+
+        if self.state in ("error", "upstream"):
+            c = ERROR_COLOR if self.state == "error" else UPSTREAM_COLOR
+            right = x0 + self._w - PAD - 5 - (_ToggleItem.SIZE + 6 if self.is_group else 0)
+            badge = QPointF(right, y0 + STRIP_H + 11)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(c)
+            painter.drawEllipse(badge, 6.5, 6.5)
+            painter.setPen(QPen(QColor("white"), 1.8, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+            painter.drawLine(badge + QPointF(0, -3.4), badge + QPointF(0, 0.8))
+            painter.drawPoint(badge + QPointF(0, 3.4))
+
+        rule = QPen(_blend(th.card_border, fill, 0.45), 1.0)
+        if self._labels:
+            painter.setPen(rule)
+            painter.drawLine(QPointF(x0 + 1, y0 + ROWS_TOP - 1), QPointF(x0 + self._w - 1, y0 + ROWS_TOP - 1))
+            painter.setFont(th.small_font)
+            painter.setPen(th.muted)
+            for pos, st in self._labels:
+                painter.drawStaticText(pos, st)
+        if self.expanded and self.inner_nodes:
+            rule.setStyle(Qt.PenStyle.DashLine)
+            painter.setPen(rule)
+            y = y0 + self._ports_h + INNER_PAD / 2
+            painter.drawLine(QPointF(x0 + 1, y), QPointF(x0 + self._w - 1, y))
+
+
+def discard(item: QGraphicsItem) -> None:
+    """Take an item (and its children) out of its parent and its scene."""
+    scene = item.scene()
+    if item.parentItem() is not None:
+        item.setParentItem(None)
+    if scene is not None:
+        scene.removeItem(item)
+
+
+def _esc(text: str) -> str:
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+# --------------------------------------------------------------------------- edges
+
+
+class EdgeItem(QGraphicsItem):
+    """A connection, drawn as a cubic curve from an output port to an input port.
+
+    Args:
+        edge: the core :class:`models.graph.Edge` (None for inner, read-only edges).
+        src: the card it leaves.
+        dst: the card it enters.
+        src_key, dst_key: the port keys at both ends.
+    """
+
+    def __init__(self, edge, src: NodeItem, dst: NodeItem, src_key, dst_key,
+                 parent: QGraphicsItem | None = None, read_only: bool = False):
+        super().__init__(parent)
+        self.edge = edge
+        self.src, self.dst = src, dst
+        self.src_key, self.dst_key = src_key, dst_key
+        self.read_only = read_only
+        self._path = QPainterPath()
+        self._shape: QPainterPath | None = None
+        self._hover = False
+        self.dimmed = False
+        if read_only:
+            self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        else:
+            self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+            self.setAcceptHoverEvents(True)
+        self.setZValue(0)
+        self.update_path()
+
+    def endpoints(self) -> tuple[QPointF, QPointF]:
+        p1 = self.src.anchor(*self.src_key)
+        p2 = self.dst.anchor(*self.dst_key)
+        if self.parentItem() is not None:
+            p1, p2 = self.mapFromScene(p1), self.mapFromScene(p2)
+        return p1, p2
+
+    def update_path(self) -> None:
+        p1, p2 = self.endpoints()
+        path = curve(p1, p2)
+        if path == self._path:
+            return
+        self.prepareGeometryChange()
+        self._path = path
+        self._shape = None
+
+    def path(self) -> QPainterPath:
+        return self._path
+
+    def boundingRect(self) -> QRectF:
+        return self._path.controlPointRect().adjusted(-4, -4, 4, 4)
+
+    def shape(self) -> QPainterPath:
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(10)
+            self._shape = stroker.createStroke(self._path)
+        return self._shape
+
+    def paint(self, painter, option, widget=None):
+        th = theme()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if self.isSelected():
+            pen = QPen(th.highlight, 3.0)
+        else:
+            color = QColor(th.edge)
+            if self.dimmed:
+                color.setAlphaF(0.18)
+            pen = QPen(color, 2.4 if self._hover else 1.6)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self._path)
+
+    def hoverEnterEvent(self, event):
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event):
+        self._hover = False
+        self.update()
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedChange and value:
+            scene = self.scene()
+            if scene is not None and getattr(scene, "rubber_banding", False):
+                return False
+        return super().itemChange(change, value)
+
+
+def curve(p1: QPointF, p2: QPointF) -> QPainterPath:
+    """The cubic curve between two ports: leaves rightwards, arrives from the left."""
+    dx = max(abs(p2.x() - p1.x()) * 0.5, 40.0)
+    path = QPainterPath(p1)
+    path.cubicTo(QPointF(p1.x() + dx, p1.y()), QPointF(p2.x() - dx, p2.y()), p2)
+    return path
+
+
+class RubberEdge(QGraphicsPathItem):
+    """The edge that follows the mouse while a connection is being dragged."""
+
+    def __init__(self):
+        super().__init__()
+        self.setZValue(10)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.set_snapped(False)
+
+    def set_snapped(self, snapped: bool) -> None:
+        th = theme()
+        pen = QPen(th.highlight, 2.0, Qt.PenStyle.SolidLine if snapped else Qt.PenStyle.DashLine)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        self.setPen(pen)
+        self.setBrush(QBrush(Qt.BrushStyle.NoBrush))
+
+    def set_ends(self, out_end: QPointF, in_end: QPointF) -> None:
+        self.setPath(curve(out_end, in_end))
+
+
+# --------------------------------------------------------------------------- nested content
+
+
+def _inner_cards(group: NodeItem, subgraph, category_of) -> dict:
+    """Read-only cards and edges for a nested model's layers, as children of ``group``.
+
+    Returns ``{name: (card, x, y)}`` with the top-left corners of an inner layout.
+    """
+    category_of = category_of or (lambda _cls: None)
+    positions = inner_layout(subgraph)
+    cards = {}
+    for name, node in subgraph.nodes.items():
+        category = "model" if node.subgraph is not None else category_of(node.class_name)
+        item = NodeItem(name, node.class_name, category, structure_of(node, {}),
+                        read_only=True, parent=group)
+        x, y = positions.get(name, (0.0, 0.0))
+        cards[name] = (item, x, y)
+    for e in subgraph.edges:
+        if e.src not in cards or e.dst not in cards:
+            continue
+        s, d = cards[e.src][0], cards[e.dst][0]
+        item = EdgeItem(None, s, d, ("out", e.src_call, e.src_index), ("in", e.dst_call, e.dst_slot),
+                        parent=group, read_only=True)
+        group.inner_edges.append(item)
+        s.edges.add(item)
+        d.edges.add(item)
+    return cards
+
+
+def structure_of(node, out_counts: dict[int, int]) -> Structure:
+    """The port structure of a core :class:`models.graph.Node`.
+
+    Args:
+        node: the node.
+        out_counts: call index -> number of outputs (at least 1 is shown).
+    """
+    if node.is_input:
+        return Structure((CallPorts((), False, max(1, out_counts.get(0, 1))),), True)
+    calls = node.calls or []
+    if not calls:
+        return Structure((CallPorts(("input",), False, max(1, out_counts.get(0, 1))),), False)
+    return Structure(
+        tuple(CallPorts(tuple(s.name for s in c.slots), c.variadic, max(1, out_counts.get(i, 1)))
+              for i, c in enumerate(calls)),
+        False,
+    )
+
+
+def inner_layout(graph) -> dict[str, tuple[float, float]]:
+    """Columns by longest path from the inputs, for the compact read-only cards."""
+    depth: dict[str, int] = {}
+    for name in graph.node_order():
+        preds = [p for p in graph.predecessors(name) if p in depth]
+        depth[name] = 1 + max((depth[p] for p in preds), default=-1)
+    columns: dict[int, list[str]] = {}
+    for name, d in depth.items():
+        columns.setdefault(d, []).append(name)
+    out = {}
+    for d, names in columns.items():
+        for row, name in enumerate(names):
+            out[name] = (d * (COMPACT_W + INNER_GAP_X), row * (COMPACT_H + INNER_GAP_Y))
+    return out
+
+
+__all__ = [
+    "NodeItem", "PortItem", "EdgeItem", "RubberEdge", "Structure", "CallPorts", "structure_of",
+    "theme", "reset_theme", "format_shape", "format_params", "GRID", "NODE_W", "NODE_H",
+    "CATEGORY_COLORS", "category_color",
+]

@@ -1,0 +1,583 @@
+"""The main window: menus, toolbar, palette, canvas, inspector, and the bottom tabs."""
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QFontDatabase, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.document import Document, engine
+from models.project import Project, ProjectError
+
+OPEN_FILTER = "LayerForge projects (*.lforge);;Keras models (*.keras *.h5 *.json);;All files (*)"
+AUTOSAVE_MS = 60_000
+MAX_RECENT = 10
+
+
+def recovery_dir() -> Path:
+    base = os.environ.get("LAYERFORGE_RECOVERY_DIR") or QStandardPaths.writableLocation(
+        QStandardPaths.AppDataLocation)
+    path = Path(base) / "recovery"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class CodePanel(QWidget):
+    """The generated Python code, read-only, with copy and save."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.text = QPlainTextEdit(readOnly=True)
+        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
+        self.text.setLineWrapMode(QPlainTextEdit.NoWrap)
+        copy_btn = QPushButton("Copy")
+        save_btn = QPushButton("Save as .py…")
+        copy_btn.clicked.connect(lambda: QApplication.clipboard().setText(self.text.toPlainText()))
+        save_btn.clicked.connect(self._save)
+        from PySide6.QtWidgets import QHBoxLayout
+
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(copy_btn)
+        row.addWidget(save_btn)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(row)
+        lay.addWidget(self.text)
+
+    def _save(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Save Python code", "model.py", "Python (*.py)")
+        if path:
+            from models.project import _atomic_write_text
+
+            _atomic_write_text(Path(path), self.text.toPlainText())
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, offer_recovery: bool = True):
+        super().__init__()
+        self.doc = Document(parent=self)
+        self.loaded_once = False
+        self._recovery_id = uuid.uuid4().hex[:12]
+        self._code_dirty = True
+        self.setWindowTitle("LayerForge")
+        self.resize(1400, 860)
+        self._build_ui()
+        self._build_actions()
+        self._connect_doc()
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setInterval(AUTOSAVE_MS)
+        self._autosave_timer.timeout.connect(self.autosave)
+        self._autosave_timer.start()
+        engine().worker.sig_keras_ready.connect(self._on_keras_ready)
+        if engine().ready:
+            self._keras_label.setText("Keras ready")
+        self._update_title()
+        if offer_recovery:
+            QTimer.singleShot(200, self.offer_recovery)
+
+    # ------------------------------------------------------------------ UI
+
+    def _build_ui(self):
+        from desktop.editor.view import GraphView
+        from desktop.panels.inspector import InspectorPanel
+        from desktop.panels.palette import PalettePanel
+
+        self.view = GraphView(self.doc)
+        self.setCentralWidget(self.view)
+
+        self.palette = PalettePanel()
+        self.palette_dock = self._dock("Layers", self.palette, Qt.LeftDockWidgetArea)
+        self.inspector = InspectorPanel()
+        self.inspector.set_document(self.doc)
+        self.inspector_dock = self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea)
+
+        self.tabs = QTabWidget()
+        self.summary_text = QPlainTextEdit(readOnly=True)
+        self.summary_text.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
+        self.summary_text.setLineWrapMode(QPlainTextEdit.NoWrap)
+        self.code_panel = CodePanel()
+        self.log = QPlainTextEdit(readOnly=True)
+        self.log.setMaximumBlockCount(5000)
+        self.tabs.addTab(self.summary_text, "Summary")
+        self.tabs.addTab(self.code_panel, "Python code")
+        self.tabs.addTab(self.log, "Log")
+        self.tabs.currentChanged.connect(lambda _i: self._refresh_code())
+        self.bottom_dock = self._dock("Model", self.tabs, Qt.BottomDockWidgetArea)
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 330], Qt.Horizontal)
+        self.resizeDocks([self.bottom_dock], [190], Qt.Vertical)
+
+        sb = self.statusBar()
+        self._params_label = QLabel("0 parameters")
+        self._valid_label = QLabel("")
+        self._keras_label = QLabel("Loading Keras…")
+        for w in (self._valid_label, self._params_label, self._keras_label):
+            sb.addPermanentWidget(w)
+
+        self.palette.sig_add_requested.connect(self.view.add_layer_at_center)
+        self.view.sig_message.connect(self._on_message)
+        self.view.sig_selection_changed.connect(self._on_selection)
+
+    def _dock(self, title, widget, area):
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_"))
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable
+                         | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text, slot, shortcut=None, tip=None):
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        if tip:
+            act.setStatusTip(tip)
+        act.triggered.connect(slot)
+        return act
+
+    def _build_actions(self):
+        mb = self.menuBar()
+        A = self.actions = {}
+        A["new"] = self._action("&New", self.new_project, QKeySequence.New, "Start an empty model")
+        A["gallery"] = self._action("New from &Gallery…", self.new_from_gallery, "Ctrl+Shift+N")
+        A["open"] = self._action("&Open…", self.open_dialog, QKeySequence.Open)
+        A["save"] = self._action("&Save", self.save, QKeySequence.Save)
+        A["save_as"] = self._action("Save &As…", self.save_as, QKeySequence.SaveAs)
+        A["export_keras"] = self._action("Export as .&keras…", self.export_keras, "Ctrl+E")
+        A["quit"] = self._action("&Quit", self.close, QKeySequence.Quit)
+        undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.Undo)
+        redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcut(QKeySequence.Redo)
+        A["undo"], A["redo"] = undo, redo
+
+        fm = mb.addMenu("&File")
+        for k in ("new", "gallery", "open"):
+            fm.addAction(A[k])
+        self.recent_menu = fm.addMenu("Open &Recent")
+        self._fill_recent()
+        fm.addSeparator()
+        for k in ("save", "save_as", "export_keras"):
+            fm.addAction(A[k])
+        fm.addSeparator()
+        fm.addAction(A["quit"])
+
+        va = self.view.actions_by_name
+        em = mb.addMenu("&Edit")
+        em.addAction(undo)
+        em.addAction(redo)
+        em.addSeparator()
+        for k in ("cut", "copy", "paste", "duplicate", "delete", "select_all"):
+            if k in va:
+                em.addAction(va[k])
+        vm = mb.addMenu("&View")
+        for k in ("zoom_in", "zoom_out", "reset_zoom", "fit", "layout", "snap"):
+            if k in va:
+                vm.addAction(va[k])
+        vm.addSeparator()
+        for dock in (self.palette_dock, self.inspector_dock, self.bottom_dock):
+            vm.addAction(dock.toggleViewAction())
+        self.palette_dock.toggleViewAction().setShortcut("Ctrl+1")
+        self.inspector_dock.toggleViewAction().setShortcut("Ctrl+2")
+        self.bottom_dock.toggleViewAction().setShortcut("Ctrl+3")
+        A["find_layer"] = self._action("Find &Layer", self._focus_palette, "Ctrl+L")
+        vm.addAction(A["find_layer"])
+        hm = mb.addMenu("&Help")
+        hm.addAction(self._action("&About LayerForge", self._about))
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main_toolbar")
+        tb.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        for k in ("new", "open", "save"):
+            tb.addAction(A[k])
+        tb.addSeparator()
+        tb.addAction(undo)
+        tb.addAction(redo)
+        tb.addSeparator()
+        for k in ("fit", "layout"):
+            if k in va:
+                tb.addAction(va[k])
+        for act in list(A.values()) + list(va.values()):
+            self.addAction(act)
+
+    def _connect_doc(self):
+        self.doc.sig_validated.connect(self._on_validated)
+        self.doc.sig_dirty_changed.connect(lambda _d: self._update_title())
+        self.doc.sig_path_changed.connect(lambda _p: self._update_title())
+        self.doc.sig_graph_event.connect(lambda _e: self._mark_code_dirty())
+
+    # ------------------------------------------------------------------ slots
+
+    def _on_keras_ready(self, seconds: float):
+        self._keras_label.setText("Keras ready")
+        self.log_message(f"Keras loaded in {seconds:.1f} s")
+        self._refresh_code()
+
+    def _on_message(self, text: str):
+        self.statusBar().showMessage(text, 8000)
+        self.log_message(text)
+
+    def _on_selection(self, names):
+        self.inspector.show_node(names[0] if len(names) == 1 else (None if not names else names))
+
+    def _on_validated(self, report):
+        self._params_label.setText(f"{report.params:,} parameters")
+        if report.valid:
+            self._valid_label.setText("✔ valid")
+            self._valid_label.setStyleSheet("color: #2e7d32;")
+        else:
+            n = len(report.errors())
+            self._valid_label.setText(f"✖ {n} problem{'s' if n != 1 else ''}")
+            self._valid_label.setStyleSheet("color: #c62828;")
+            for node, msg in report.errors()[:20]:
+                self.log_message(f"{node}: {msg}" if node else msg)
+        self.summary_text.setPlainText(_summary_text(self.doc.graph, report))
+        self._mark_code_dirty()
+
+    def _mark_code_dirty(self):
+        self._code_dirty = True
+        if self.tabs.currentWidget() is self.code_panel:
+            QTimer.singleShot(300, self._refresh_code)
+
+    def _refresh_code(self):
+        if not self._code_dirty or self.tabs.currentWidget() is not self.code_panel:
+            return
+        from models import backend
+
+        if not backend.is_loaded():
+            self.code_panel.text.setPlainText("# The code appears once Keras has loaded.")
+            return
+        report = self.doc.report
+        if report is None or not report.valid:
+            self.code_panel.text.setPlainText(
+                "# Fix the problems listed in the Log tab to see the model's code.")
+            self._code_dirty = False
+            return
+        try:
+            from models.codegen import generate_code
+
+            self.code_panel.text.setPlainText(generate_code(self.doc.graph))
+        except Exception as exc:  # shown, not raised: the editor stays usable
+            self.code_panel.text.setPlainText(f"# Could not generate code: {exc}")
+        self._code_dirty = False
+
+    def log_message(self, text: str):
+        self.log.appendPlainText(time.strftime("%H:%M:%S  ") + text)
+
+    def _focus_palette(self):
+        self.palette_dock.show()
+        if hasattr(self.palette, "focus_search"):
+            self.palette.focus_search()
+
+    def _about(self):
+        from models import __version__
+
+        QMessageBox.about(self, "About LayerForge",
+                          f"LayerForge {__version__}\nA desktop studio for deep learning on Keras 3.")
+
+    def _update_title(self):
+        star = "*" if self.doc.dirty else ""
+        self.setWindowTitle(f"{self.doc.title}{star} — LayerForge")
+        self.setWindowModified(self.doc.dirty)
+
+    # ------------------------------------------------------------------ files
+
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False means the user cancelled."""
+        if not self.doc.dirty:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes",
+            f"Save the changes to {self.doc.title} before closing it?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        if answer == QMessageBox.Cancel:
+            return False
+        if answer == QMessageBox.Save:
+            return self.save()
+        return True
+
+    def new_project(self):
+        if not self.maybe_save():
+            return
+        from models.project import new_project
+
+        self.doc.replace_project(new_project())
+        self.view.rebuild()
+
+    def new_from_gallery(self):
+        if not self.maybe_save():
+            return
+        from desktop.gallery_dialog import GalleryDialog
+
+        dlg = GalleryDialog(self)
+        if dlg.exec() and dlg.selected_slug:
+            from models import gallery
+
+            self._load_project(gallery.open_template(dlg.selected_slug))
+
+    def open_dialog(self):
+        if not self.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", self._last_dir(), OPEN_FILTER)
+        if path:
+            self.open_path(path, ask=False)
+
+    def open_path(self, path: str, ask: bool = True) -> bool:
+        """Open a project, a Keras file or ``gallery:SLUG``; errors are shown, never raised."""
+        if ask and not self.maybe_save():
+            return False
+        suffix = Path(path).suffix.lower()
+        try:
+            if path.startswith("gallery:"):
+                from models import gallery
+
+                project = gallery.open_template(path.split(":", 1)[1])
+            elif suffix == ".lforge":
+                project = Project.load(path)
+            else:
+                self._import_in_background(path)
+                return True
+        except Exception as exc:
+            self._show_error("Could not open the file", str(exc))
+            return False
+        self._load_project(project)
+        self._add_recent(path)
+        return True
+
+    def _import_in_background(self, path: str):
+        """Import a .keras/.h5/.json off the UI thread (it needs TensorFlow)."""
+        from desktop.workers import run_in_thread
+
+        self.statusBar().showMessage(f"Importing {path}…")
+        QApplication.setOverrideCursor(Qt.BusyCursor)
+
+        def work():
+            from models.cli import load_any
+
+            return load_any(path)
+
+        def done(project):
+            QApplication.restoreOverrideCursor()
+            self._load_project(project)
+            self._add_recent(path)
+            self.statusBar().showMessage(f"Imported {path}", 5000)
+
+        def failed(message):
+            QApplication.restoreOverrideCursor()
+            self.loaded_once = True
+            self._show_error("Could not import the model", message)
+
+        run_in_thread(self, work, done, failed)
+
+    def _load_project(self, project: Project):
+        from models.layout import layered_layout
+
+        if not project.positions():
+            project.positions().update({k: list(v) for k, v in layered_layout(project.graph).items()})
+        self.doc.replace_project(project)
+        self.view.rebuild()
+        QTimer.singleShot(0, self.view.fit_to_view)
+        self.loaded_once = True
+        self._update_title()
+        self.log_message(f"opened {project.path or project.meta.get('title', 'project')}")
+
+    def save(self) -> bool:
+        if self.doc.path is None:
+            return self.save_as()
+        return self._save_to(self.doc.path)
+
+    def save_as(self) -> bool:
+        start = str(self.doc.path or Path(self._last_dir()) / "untitled.lforge")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", start,
+                                              "LayerForge projects (*.lforge)")
+        if not path:
+            return False
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            saved = self.doc.save(path)
+        except (OSError, ProjectError) as exc:
+            self._show_error("Could not save", f"{path}: {exc}")
+            return False
+        self._add_recent(str(saved))
+        self.statusBar().showMessage(f"Saved {saved}", 4000)
+        self.discard_recovery()
+        return True
+
+    def export_keras(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Export Keras model", "model.keras",
+                                              "Keras (*.keras);;HDF5 (*.h5);;JSON (*.json)")
+        if not path:
+            return
+        from desktop.workers import run_in_thread
+
+        project = self.doc.project.copy()
+
+        def work():
+            from models.build import save_model_file
+
+            save_model_file(project.build(), path)
+            return path
+
+        run_in_thread(self, work, lambda p: self.statusBar().showMessage(f"Exported {p}", 5000),
+                      lambda m: self._show_error("Could not export", m))
+
+    def _show_error(self, title: str, message: str):
+        self.log_message(f"{title}: {message}")
+        if QApplication.platformName() == "offscreen":
+            self.statusBar().showMessage(message, 10000)
+            return
+        QMessageBox.warning(self, title, message)
+
+    # ------------------------------------------------------------------ recent
+
+    def _settings(self) -> QSettings:
+        return QSettings()
+
+    def _last_dir(self) -> str:
+        return str(self._settings().value("last_dir", str(Path.home())))
+
+    def _add_recent(self, path: str):
+        if path.startswith("gallery:"):
+            return
+        path = str(Path(path).resolve())
+        s = self._settings()
+        items = [p for p in (s.value("recent", []) or []) if p != path]
+        s.setValue("recent", [path] + items[: MAX_RECENT - 1])
+        s.setValue("last_dir", str(Path(path).parent))
+        self._fill_recent()
+
+    def _fill_recent(self):
+        self.recent_menu.clear()
+        items = self._settings().value("recent", []) or []
+        if isinstance(items, str):
+            items = [items]
+        for p in items:
+            act = self.recent_menu.addAction(p)
+            act.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(items))
+
+    # ------------------------------------------------------------------ recovery
+
+    def recovery_path(self) -> Path:
+        return recovery_dir() / f"{self._recovery_id}.autosave.lforge"
+
+    @Slot()
+    def autosave(self) -> Path | None:
+        """Write the current state to the recovery folder (never over the user's file)."""
+        if not self.doc.dirty:
+            return None
+        project = self.doc.project.copy()
+        project.meta["recovery_of"] = str(self.doc.path) if self.doc.path else None
+        target = self.recovery_path()
+        try:
+            project.weights = dict(self.doc.project.weights)
+            text = json.dumps(project.to_dict(), default=str)
+            from models.project import _atomic_write_text
+
+            _atomic_write_text(target, text)
+        except OSError as exc:
+            self.log_message(f"autosave failed: {exc}")
+            return None
+        return target
+
+    def discard_recovery(self):
+        try:
+            self.recovery_path().unlink()
+        except FileNotFoundError:
+            pass
+
+    def offer_recovery(self):
+        files = sorted(recovery_dir().glob("*.autosave.lforge"), key=lambda p: p.stat().st_mtime)
+        files = [f for f in files if f != self.recovery_path()]
+        if not files:
+            return
+        latest = files[-1]
+        answer = QMessageBox.question(
+            self, "Restore unsaved work?",
+            "LayerForge closed without saving your last changes "
+            f"({time.strftime('%Y-%m-%d %H:%M', time.localtime(latest.stat().st_mtime))}). "
+            "Restore them?", QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        if answer == QMessageBox.Yes:
+            self.restore_recovery(latest)
+        else:
+            for f in files:
+                f.unlink(missing_ok=True)
+
+    def restore_recovery(self, path: Path) -> bool:
+        try:
+            project = Project.load(path)
+        except ProjectError as exc:
+            self._show_error("Could not restore", str(exc))
+            return False
+        original = project.meta.pop("recovery_of", None)
+        project.path = Path(original) if original else None
+        self._load_project(project)
+        # The restored work is unsaved until the user saves it.
+        self.doc.undo_stack.resetClean()
+        from PySide6.QtGui import QUndoCommand
+
+        marker = QUndoCommand("Restore unsaved work")
+        self.doc.undo_stack.push(marker)
+        path.unlink(missing_ok=True)
+        self._update_title()
+        return True
+
+    # ------------------------------------------------------------------ close
+
+    def closeEvent(self, event):
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.discard_recovery()
+        event.accept()
+
+
+def _shape_text(shape) -> str:
+    if shape and isinstance(shape[0], list):
+        return ", ".join(_shape_text(s) for s in shape)
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _summary_text(graph, report) -> str:
+    """A Keras-style summary table from the validation report (no model build needed)."""
+    rows = [("Layer (type)", "Output Shape", "Param #", "Connected to")]
+    for name in graph.node_order():
+        info = report.nodes.get(name)
+        node = graph.nodes[name]
+        shape = "?" if info is None or info.output_shape is None else _shape_text(info.output_shape)
+        params = "" if info is None or info.params is None else f"{info.params:,}"
+        srcs = ", ".join(sorted({e.src for e in graph.edges_into(name)})) or "-"
+        rows.append((f"{name} ({node.class_name})", shape, params, srcs))
+    widths = [max(len(r[i]) for r in rows) + 2 for i in range(4)]
+    lines = []
+    for i, r in enumerate(rows):
+        lines.append("".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if i == 0:
+            lines.append("─" * sum(widths))
+    lines.append("─" * sum(widths))
+    lines.append(f"Total params: {report.params:,}   Trainable: {report.trainable_params:,}   "
+                 f"Non-trainable: {report.params - report.trainable_params:,}")
+    return "\n".join(lines)
+
+
+__all__ = ["MainWindow", "recovery_dir"]

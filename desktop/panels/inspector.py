@@ -1,0 +1,509 @@
+"""The inspector: the selected layer's name, shape, parameter count, errors and parameters.
+
+The form is generated from the catalog's parameter metadata (one typed editor
+per config key, see :mod:`desktop.panels.param_editors`), and every change
+goes through :meth:`desktop.document.Document.set_params`, so it is one undo
+step and Keras gets to refuse a value it would not accept. The panel never
+keeps a copy of the config: it redraws from the document's graph events
+(undo, redo, edits made elsewhere) and from each validation report.
+"""
+from __future__ import annotations
+
+from html import escape
+from typing import Any, Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.panels.palette import category_title
+from desktop.panels.param_editors import (
+    ParamEditor,
+    error_color,
+    is_advanced,
+    make_editor,
+    muted_color,
+)
+from models.catalog import Catalog, load_catalog
+
+PLACEHOLDER = "Select a layer to edit its parameters"
+
+
+def friendly_reason(reason: str) -> str:
+    """The useful part of a refusal: Keras wraps the real cause in "Exception encountered: ..."."""
+    marker = "Exception encountered:"
+    if marker in reason:
+        tail = reason.rsplit(marker, 1)[1].strip()
+        if tail:
+            return tail
+    return reason
+
+
+def format_shape(shape: Any) -> str:
+    """``[None, 32]`` -> ``(None, 32)``; a list of shapes -> ``(None, 4), (None, 8)``."""
+    if shape is None:
+        return "?"
+    if isinstance(shape, (list, tuple)) and shape and all(isinstance(s, (list, tuple)) for s in shape):
+        return ", ".join(format_shape(s) for s in shape)
+    items = ["None" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+class ParamRow(QWidget):
+    """One parameter: its editor and, under it, the reason of a refused edit (in red)."""
+
+    def __init__(self, editor: ParamEditor, parent=None):
+        super().__init__(parent)
+        self.editor = editor
+        self.error = QLabel(self)
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error.setStyleSheet(f"color: {error_color(self)}")
+        self.error.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(editor)
+        layout.addWidget(self.error)
+
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.setToolTip(text)
+        self.error.show()
+
+    def clear_error(self) -> None:
+        self.error.clear()
+        self.error.hide()
+
+    @property
+    def error_text(self) -> str:
+        return self.error.text() if not self.error.isHidden() else ""
+
+
+class _Section(QWidget):
+    """A titled, collapsible group of rows ("Advanced")."""
+
+    def __init__(self, title: str, expanded: bool, parent=None):
+        super().__init__(parent)
+        self.toggle = QToolButton(self)
+        self.toggle.setText(title)
+        self.toggle.setCheckable(True)
+        self.toggle.setChecked(expanded)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.toggle.setAutoRaise(True)
+        font = self.toggle.font()
+        font.setBold(True)
+        self.toggle.setFont(font)
+        self.body = QWidget(self)
+        self.form = _form(self.body)
+        line = QFrame(self)
+        line.setFrameShape(QFrame.HLine)
+        line.setFrameShadow(QFrame.Sunken)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(line)
+        layout.addWidget(self.toggle)
+        layout.addWidget(self.body)
+        self.toggle.toggled.connect(self._on_toggled)
+        self._on_toggled(expanded)
+
+    def _on_toggled(self, expanded: bool) -> None:
+        self.toggle.setArrowType(Qt.DownArrow if expanded else Qt.RightArrow)
+        self.body.setVisible(expanded)
+
+    @property
+    def expanded(self) -> bool:
+        return self.toggle.isChecked()
+
+
+def _form(parent: QWidget) -> QFormLayout:
+    form = QFormLayout(parent)
+    form.setContentsMargins(0, 0, 0, 0)
+    form.setHorizontalSpacing(8)
+    form.setVerticalSpacing(6)
+    form.setRowWrapPolicy(QFormLayout.WrapLongRows)
+    form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+    form.setLabelAlignment(Qt.AlignLeft | Qt.AlignVCenter)
+    return form
+
+
+class InspectorPanel(QWidget):
+    """Edits the parameters of the selected layer.
+
+    Args:
+        catalog: the catalog that describes the parameters; the cached one by default.
+    """
+
+    def __init__(self, catalog: Catalog | None = None, parent=None):
+        super().__init__(parent)
+        self.catalog = catalog or load_catalog()
+        self.doc = None
+        self.node: str | None = None
+        self.rows: dict[str, ParamRow] = {}
+        self._read_only = False
+        self._advanced_expanded = False
+        self._vocab = _vocabularies(self.catalog)
+
+        self.stack = QStackedWidget(self)
+        self.placeholder = QLabel(PLACEHOLDER, self)
+        self.placeholder.setAlignment(Qt.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setMargin(16)
+        self.placeholder.setStyleSheet(f"color: {muted_color(self)}")
+        self.stack.addWidget(self.placeholder)
+
+        page = QWidget(self)
+        self.stack.addWidget(page)
+        self._build_header(page)
+        self.scroll = QScrollArea(page)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.form_widget: QWidget | None = None
+        self.advanced: _Section | None = None
+        page_layout = QVBoxLayout(page)
+        page_layout.setContentsMargins(6, 6, 2, 6)
+        page_layout.setSpacing(6)
+        page_layout.addWidget(self.header)
+        line = QFrame(page)
+        line.setFrameShape(QFrame.HLine)
+        line.setFrameShadow(QFrame.Sunken)
+        page_layout.addWidget(line)
+        page_layout.addWidget(self.scroll, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+
+    def _build_header(self, page: QWidget) -> None:
+        self.header = QWidget(page)
+        self.name_edit = QLineEdit(self.header)
+        font = self.name_edit.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self.name_edit.setFont(font)
+        self.name_edit.setToolTip("The layer's name (unique in the model); Enter renames it")
+        self.name_edit.editingFinished.connect(self._on_name_edited)
+        self.name_error = QLabel(self.header)
+        self.name_error.setWordWrap(True)
+        self.name_error.setStyleSheet(f"color: {error_color(self)}")
+        self.name_error.hide()
+        self.class_label = QLabel(self.header)
+        self.class_label.setTextFormat(Qt.RichText)
+        self.description = QLabel(self.header)
+        self.description.setWordWrap(True)
+        self.description.setStyleSheet(f"color: {muted_color(self)}")
+        self.info = QLabel(self.header)
+        self.info.setWordWrap(True)
+        self.info.setTextFormat(Qt.RichText)
+        self.info.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error = QLabel(self.header)
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error.setStyleSheet(f"color: {error_color(self)}")
+        self.error.hide()
+        for label in (self.description, self.info, self.error, self.name_error):
+            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        layout = QVBoxLayout(self.header)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(3)
+        layout.addWidget(self.name_edit)
+        layout.addWidget(self.name_error)
+        layout.addWidget(self.class_label)
+        layout.addWidget(self.description)
+        layout.addWidget(self.info)
+        layout.addWidget(self.error)
+
+    # ------------------------------------------------------------------ public
+
+    def set_document(self, doc) -> None:
+        """Show the layers of ``doc`` (a :class:`desktop.document.Document`, or None)."""
+        if self.doc is not None:
+            for signal, slot in self._connections():
+                try:
+                    signal.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
+        self.doc = doc
+        if doc is not None:
+            for signal, slot in self._connections():
+                signal.connect(slot)
+        self.show_node(None)
+
+    def _connections(self):
+        return [(self.doc.sig_graph_event, self._on_graph_event),
+                (self.doc.sig_validated, self._on_validated),
+                (self.doc.sig_reset, self._on_reset)]
+
+    def show_node(self, name: str | Sequence[str] | None) -> None:
+        """Edit layer ``name``; ``None`` shows a hint, a list of several names their count."""
+        if isinstance(name, (list, tuple, set)):
+            names = list(name)
+            if len(names) == 1:
+                name = names[0]
+            elif names:
+                self._show_placeholder(f"{len(names)} layers selected\n\n"
+                                       "Select a single layer to edit its parameters")
+                return
+            else:
+                name = None
+        if name is None or self.doc is None or name not in self.doc.graph:
+            self._show_placeholder(PLACEHOLDER)
+            return
+        if name == self.node and self.stack.currentIndex() == 1:
+            self._refresh_values()
+            self._refresh_header()
+            return
+        self.node = name
+        self._build_form()
+        self._refresh_header()
+        self.stack.setCurrentIndex(1)
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Lock every editor (while a training run uses the model), or unlock them."""
+        self._read_only = bool(read_only)
+        self.name_edit.setReadOnly(self._read_only)
+        for row in self.rows.values():
+            row.editor.set_read_only(self._read_only)
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    def editor(self, key: str) -> ParamEditor | None:
+        """The editor of parameter ``key`` of the layer shown (None when there is none)."""
+        row = self.rows.get(key)
+        return row.editor if row is not None else None
+
+    def error_text(self, key: str) -> str:
+        """The refusal shown under parameter ``key`` ('' when none)."""
+        row = self.rows.get(key)
+        return row.error_text if row is not None else ""
+
+    @property
+    def placeholder_text(self) -> str | None:
+        """The hint shown instead of a form, or None while a layer is shown."""
+        return self.placeholder.text() if self.stack.currentIndex() == 0 else None
+
+    # ------------------------------------------------------------------ building
+
+    def _show_placeholder(self, text: str) -> None:
+        self.node = None
+        self.placeholder.setText(text)
+        self.stack.setCurrentIndex(0)
+        self._clear_form()
+
+    def _clear_form(self) -> None:
+        self.rows = {}
+        if self.advanced is not None:
+            self._advanced_expanded = self.advanced.expanded
+        self.advanced = None
+        old = self.scroll.takeWidget()
+        if old is not None:
+            old.hide()
+            old.deleteLater()
+        self.form_widget = None
+
+    def _build_form(self) -> None:
+        self._clear_form()
+        node = self.doc.graph.node(self.node)
+        entry = self.catalog.get(node.class_name) or (
+            self.catalog.get(node.registered_name) if node.registered_name else None)
+        metas = {p["name"]: p for p in entry.params} if entry else {}
+        order = [k for k in metas if k in node.config]
+        order += [k for k in node.config if k not in metas and k != "name"]
+        if node.is_model:
+            order = [k for k in order if k in ("trainable",)]
+
+        container = QWidget()
+        main = QWidget(container)
+        main_form = _form(main)
+        advanced_keys = [k for k in order if is_advanced(k, metas.get(k), node.config[k])]
+        main_keys = [k for k in order if k not in advanced_keys]
+        section = _Section(f"Advanced ({len(advanced_keys)})", self._advanced_expanded, container)
+        for key in order:
+            value = node.config[key]
+            meta = metas.get(key)
+            form = section.form if key in advanced_keys else main_form
+            editor = make_editor(key, meta, value, self._vocab)
+            editor.sig_commit.connect(lambda v, k=key: self._commit(k, v))
+            editor.sig_invalid.connect(lambda msg, k=key: self._on_invalid(k, msg))
+            editor.set_read_only(self._read_only)
+            row = ParamRow(editor)
+            label = QLabel(key)
+            label.setToolTip(_param_tip(key, meta))
+            label.setBuddy(_focus_target(editor))
+            form.addRow(label, row)
+            self.rows[key] = row
+        if not main_keys:
+            note = QLabel("This layer has no main parameters.")
+            note.setStyleSheet(f"color: {muted_color(self)}")
+            main_form.addRow(note)
+        outer = QVBoxLayout(container)
+        outer.setContentsMargins(0, 0, 6, 0)
+        outer.setSpacing(4)
+        outer.addWidget(main)
+        outer.addWidget(section)
+        outer.addStretch(1)
+        section.setVisible(bool(advanced_keys))
+        self.advanced = section
+        self.form_widget = container
+        self.scroll.setWidget(container)
+        self.scroll.verticalScrollBar().setValue(0)
+
+    def _refresh_values(self) -> None:
+        node = self.doc.graph.node(self.node)
+        for key, row in self.rows.items():
+            if key in node.config:
+                row.editor.set_value(node.config[key])
+
+    def _refresh_header(self) -> None:
+        if self.node is None or self.doc is None or self.node not in self.doc.graph:
+            return
+        node = self.doc.graph.node(self.node)
+        entry = self.catalog.get(node.class_name)
+        if self.name_edit.text() != node.name:
+            self.name_edit.setText(node.name)
+        kind = category_title(entry.category) if entry else ("Model" if node.is_model else "Custom layer")
+        self.class_label.setText(f"<b>{escape(node.class_name)}</b> · {escape(kind)}")
+        self.description.setText(entry.description if entry else
+                                 "A layer that is not in the catalog; its parameters are edited as-is.")
+        self._refresh_validation()
+
+    def _refresh_validation(self) -> None:
+        report = getattr(self.doc, "report", None)
+        info = report.nodes.get(self.node) if report is not None and self.node else None
+        pending = bool(getattr(self.doc, "validation_pending", False))
+        if info is None:
+            self.info.setText("<i>Checking shapes…</i>" if pending or report is None else "")
+            self.error.hide()
+            return
+        parts = [f"<b>Output</b> {escape(format_shape(info.output_shape))}"]
+        if info.params is not None:
+            text = f"<b>Parameters</b> {info.params:,}"
+            if info.trainable_params is not None and info.trainable_params != info.params:
+                text += f" ({info.trainable_params:,} trainable)"
+            parts.append(text)
+        self.info.setText(" &nbsp;·&nbsp; ".join(parts))
+        if info.error:
+            self.error.setText(info.error)
+            self.error.show()
+        else:
+            self.error.clear()
+            self.error.hide()
+
+    # ------------------------------------------------------------------ edits
+
+    def _commit(self, key: str, value: Any) -> None:
+        row = self.rows.get(key)
+        if row is None or self.doc is None or self.node is None or self._read_only:
+            return
+        if self.node not in self.doc.graph:
+            return
+        ok, reason = self.doc.set_params(self.node, {key: value})
+        if ok:
+            row.clear_error()
+            return
+        row.show_error(friendly_reason(reason) or "Keras does not accept this value")
+        node = self.doc.graph.node(self.node)
+        row.editor.set_value(node.config.get(key))
+
+    def _on_invalid(self, key: str, message: str) -> None:
+        row = self.rows.get(key)
+        if row is not None:
+            row.show_error(message)
+
+    def _on_name_edited(self) -> None:
+        if self.doc is None or self.node is None or self._read_only:
+            return
+        new = self.name_edit.text().strip()
+        if new == self.node:
+            self.name_edit.setText(new)
+            return
+        ok, reason = self.doc.set_params(self.node, {"name": new})
+        if ok:
+            self.name_error.hide()
+        else:
+            self.name_error.setText(friendly_reason(reason))
+            self.name_error.show()
+            self.name_edit.setText(self.node)
+
+    # ------------------------------------------------------------------ document events
+
+    def _on_graph_event(self, event) -> None:
+        if self.node is None:
+            return
+        kind = event.kind
+        if kind == "config_changed" and event.node == self.node:
+            config = self.doc.graph.node(self.node).config
+            for key in event.keys:
+                row = self.rows.get(key)
+                if row is not None and key in config:
+                    row.editor.set_value(config[key])
+        elif kind == "node_renamed" and event.old_name == self.node:
+            self.node = event.node
+            self.name_edit.setText(event.node)
+            self._refresh_validation()
+        elif kind == "node_removed" and event.node == self.node:
+            self.show_node(None)
+        elif kind == "reset":
+            self._on_reset()
+
+    def _on_validated(self, _report) -> None:
+        if self.node is not None:
+            self._refresh_validation()
+
+    def _on_reset(self) -> None:
+        if self.node is not None and self.doc is not None and self.node in self.doc.graph:
+            name, self.node = self.node, None
+            self.show_node(name)
+        else:
+            self.show_node(None)
+
+
+def _focus_target(editor: ParamEditor) -> QWidget:
+    for attr in ("spin", "edit", "combo", "check", "button"):
+        w = getattr(editor, attr, None)
+        if w is not None:
+            return w
+    return editor
+
+
+def _param_tip(key: str, meta: dict | None) -> str:
+    if not meta:
+        return f"{key} (not described by the catalog; edited as its stored value)"
+    parts = [f"<b>{escape(key)}</b> · {escape(meta.get('type', 'any'))}"]
+    if meta.get("required"):
+        parts.append("required")
+    if "default" in meta:
+        parts.append(f"default: {escape(repr(meta['default']))}")
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None or hi is not None:
+        parts.append(f"range: {'' if lo is None else lo} … {'' if hi is None else hi}")
+    return "<br>".join(parts)
+
+
+def _vocabularies(catalog: Catalog) -> dict[str, list]:
+    """Choices per parameter type, for config keys the catalog does not describe."""
+    vocab: dict[str, list] = {}
+    for entry in catalog:
+        for p in entry.params:
+            if p.get("type") in ("activation", "initializer", "regularizer", "constraint", "dtype") \
+                    and p.get("choices") and p["type"] not in vocab:
+                vocab[p["type"]] = list(p["choices"])
+    return vocab
+
+
+__all__ = ["InspectorPanel", "PLACEHOLDER", "ParamRow", "format_shape", "friendly_reason"]
