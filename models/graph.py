@@ -477,7 +477,7 @@ class Graph:
         node = self.node(old)
         if new == old:
             return
-        if not re.fullmatch(r"[A-Za-z_][0-9A-Za-z_./-]*", new or ""):
+        if not re.fullmatch(r"[A-Za-z_][0-9A-Za-z_.-]*", new or ""):
             raise GraphError(
                 f"{new!r} is not a valid layer name: use letters, digits and underscores, "
                 "starting with a letter"
