@@ -281,6 +281,130 @@ def trace_model(model, x) -> list[dict]:
     return steps
 
 
+def _parse_data_spec(text: str, target: str | None):
+    if text.startswith("builtin:") or text.startswith("keras:"):
+        kind, name = text.split(":", 1)
+        return {"source": "builtin" if kind == "builtin" else "keras", "name": name}
+    p = Path(text)
+    if not p.exists():
+        raise CommandError(f"--data {text}: no such file or folder (or use builtin:NAME)")
+    if p.is_dir():
+        return {"source": "images", "path": str(p.resolve())}
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        spec = {"source": "csv", "path": str(p.resolve())}
+        if target:
+            spec["target"] = target
+        return spec
+    if suffix == ".npz":
+        return {"source": "npz", "path": str(p.resolve())}
+    raise CommandError(f"--data {text}: use a .csv, a .npz, an image folder or builtin:NAME")
+
+
+class _Progress:
+    """A one-line progress bar on a terminal; plain epoch lines otherwise."""
+
+    def __init__(self, state, stream, quiet: bool):
+        self.state, self.stream, self.quiet = state, stream, quiet
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.last_epoch_line = None
+
+    def update(self):
+        for ev in self.state.drain():
+            if ev.kind == "epoch" and not self.quiet:
+                logs = ev.payload["logs"]
+                shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
+                                  if k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+                line = f"epoch {ev.payload['epoch']}: {shown}"
+                if self.tty:
+                    self.stream.write("\r\033[K")
+                self.stream.write(line + "\n")
+        if self.tty and not self.quiet:
+            width = 30
+            filled = int(self.state.fraction * width)
+            eta = self.state.eta()
+            eta_text = f" {eta:4.0f}s left" if eta is not None else ""
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] "
+                              f"{self.state.fraction * 100:5.1f}% {self.state.message}{eta_text}\033[K")
+        self.stream.flush()
+
+    def close(self):
+        self.update()
+        if self.tty and not self.quiet:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def cmd_train(args) -> int:
+    import time
+
+    from models.runner import RunState, run_in_thread
+    from models.training import TrainingError, train
+
+    project = load_any(args.file)
+    notes = []
+    if args.data:
+        from models.adapt import adapt_to_data
+        from models.data import DataError, load_dataset
+
+        project.dataset = _parse_data_spec(args.data, args.target)
+        try:
+            dataset = load_dataset(project.dataset, seed=int(project.recipe.get("seed", 0)))
+        except DataError as exc:
+            raise CommandError(str(exc)) from None
+        notes = adapt_to_data(project, dataset)
+        for n in notes:
+            print(f"adapted: {n}", file=sys.stderr)
+    else:
+        dataset = None
+        if project.dataset is None:
+            raise CommandError("the project has no data; give --data builtin:NAME or a file")
+    state = RunState()
+    job = lambda st: train(project, state=st, dataset=dataset, quick=args.quick,  # noqa: E731
+                           epochs=args.epochs, batch_size=args.batch_size,
+                           xla=True if args.xla else None, out_dir=args.out,
+                           distribute=args.distribute)
+    _, thread = run_in_thread(job, state)
+    bar = _Progress(state, sys.stderr if args.json else sys.stdout, quiet=False)
+    try:
+        while thread.is_alive():
+            thread.join(0.25)
+            bar.update()
+    except KeyboardInterrupt:
+        state.cancel()
+        print("\nstopping: keeping the best weights so far...", file=sys.stderr)
+        thread.join()
+    bar.close()
+    if state.error:
+        raise CommandError(state.error)
+    result = state.result
+    if result is None:
+        raise CommandError("training was cancelled before it started")
+    result.notes = notes + [n for n in result.notes if n not in notes]
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        models = {project.main_name: result.model}
+        for name, model in (result.models or {}).items():
+            models.setdefault(name, model)
+        project.save(out / "project.lforge", models=models)
+    payload = result.to_json()
+    if args.json:
+        _print_json(payload)
+    else:
+        if result.message:
+            print(result.message)
+        for k in sorted(result.metrics):
+            print(f"{k}: {result.metrics[k]:.4f}")
+        if result.quality:
+            print(f"quality ({result.quality['metric']}): {result.quality['value']:.4f}")
+        print(f"{result.epochs_run} epochs in {result.seconds:.1f} s "
+              f"({result.samples_per_second:.0f} samples/s)")
+        if args.out:
+            print(f"wrote {Path(args.out) / 'project.lforge'}")
+    return 0 if result.stopped != "nan" else 1
+
+
 def cmd_gallery(args) -> int:
     from models import gallery
 
@@ -349,6 +473,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", action="store_true", help="also print every layer's output")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("train", help="train a model on its data (or other data)")
+    p.add_argument("file", help=".lforge, .keras or gallery:SLUG")
+    p.add_argument("--data", help="builtin:NAME, keras:NAME, a .csv, a .npz or an image folder")
+    p.add_argument("--target", help="the CSV column to predict (default: the last)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--quick", action="store_true", help="the template's quick preset")
+    p.add_argument("--xla", action="store_true", help="compile with XLA (jit_compile)")
+    p.add_argument("--out", metavar="DIR", help="write project, weights, history.csv and logs")
+    p.add_argument("--distribute", choices=["mirrored", "multi-worker"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("gallery", help="list the architecture gallery or start from a template")
     gsub = p.add_subparsers(dest="gallery_cmd", metavar="list|new")

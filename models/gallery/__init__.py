@@ -43,7 +43,7 @@ def register(slug: str, title: str, section: str, summary: str):
 
 
 def _load_builders() -> None:
-    from models.gallery import seeds  # noqa: F401
+    from models.gallery import seeds, supervised  # noqa: F401
 
 
 def index_path() -> Path:

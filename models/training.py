@@ -1,0 +1,550 @@
+"""Training: a project's recipe run on its data, observable and stoppable.
+
+:func:`train` is the one entry point for the app, the command line and the
+tests. It builds the model from the graph, compiles it from the recipe, and
+trains it either with Keras's ``fit`` or with a custom loop named by the
+recipe (GANs, diffusion, RL: see :mod:`models.loops`). Either way the same
+:class:`~models.runner.RunState` carries progress, partial results (per-batch
+loss, per-epoch metrics, learning rate, throughput, gradient norms and weight
+histograms per layer), pause, resume and stop, so a panel cannot tell them
+apart.
+
+Guarantees: stop keeps the best weights seen so far; a NaN or infinite loss
+stops training with a clear message and restores the last good weights.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.runner import Cancelled, RunState
+
+
+class TrainingError(ValueError):
+    """A training problem the user can act on; the message says what to change."""
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    history: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    samples_per_second: float = 0.0
+    stopped: str = "completed"  # completed, stopped, early_stopping, nan
+    message: str = ""
+    best_epoch: int | None = None
+    epochs_run: int = 0
+    quality: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    evaluation: dict | None = None
+    models: dict[str, Any] = field(default_factory=dict)  # every model a custom loop trained
+
+    def to_json(self) -> dict:
+        return {
+            "metrics": {k: _num(v) for k, v in self.metrics.items()},
+            "history": {k: [_num(x) for x in v] for k, v in self.history.items()},
+            "seconds": round(self.seconds, 3),
+            "samples_per_second": round(self.samples_per_second, 1),
+            "stopped": self.stopped,
+            "message": self.message,
+            "best_epoch": self.best_epoch,
+            "epochs": self.epochs_run,
+            "quality": self.quality,
+            "notes": self.notes,
+        }
+
+
+def _num(v):
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    return f if math.isfinite(f) else None
+
+
+# --------------------------------------------------------------------------- recipe
+
+
+def effective_recipe(recipe: dict, *, quick: bool = False, epochs: int | None = None,
+                     batch_size: int | None = None, xla: bool | None = None) -> dict:
+    """The recipe with the quick preset and command-line overrides applied."""
+    r = copy.deepcopy(recipe)
+    if quick and isinstance(r.get("quick"), dict):
+        r.update(copy.deepcopy(r["quick"]))
+    r.pop("quick", None)
+    if epochs is not None:
+        r["epochs"] = int(epochs)
+    if batch_size is not None:
+        r["batch_size"] = int(batch_size)
+    if xla is not None:
+        r["jit_compile"] = bool(xla)
+    return r
+
+
+def make_optimizer(recipe: dict):
+    from models import backend
+
+    keras = backend.keras()
+    spec = copy.deepcopy(recipe.get("optimizer") or {"class_name": "Adam", "config": {}})
+    if isinstance(spec, str):
+        spec = {"class_name": spec, "config": {}}
+    config = dict(spec.get("config") or {})
+    if "learning_rate" in recipe:
+        config["learning_rate"] = recipe["learning_rate"]
+    schedule = recipe.get("schedule")
+    if schedule:
+        sched_cfg = dict(schedule.get("config") or {})
+        sched_cfg.setdefault("initial_learning_rate", config.get("learning_rate", 1e-3))
+        try:
+            config["learning_rate"] = keras.optimizers.schedules.deserialize(
+                {"class_name": schedule["class_name"], "config": sched_cfg})
+        except Exception as exc:
+            raise TrainingError(f"learning-rate schedule {schedule.get('class_name')!r}: {exc}") from None
+    try:
+        return keras.optimizers.get({"class_name": spec["class_name"], "config": config})
+    except Exception as exc:
+        raise TrainingError(f"optimizer {spec.get('class_name')!r} cannot be made: {exc}") from None
+
+
+def compile_model(model, recipe: dict) -> None:
+    from models import backend
+
+    keras = backend.keras()
+    loss = recipe.get("loss", "sparse_categorical_crossentropy")
+    if isinstance(loss, dict) and "class_name" in loss:
+        loss = keras.losses.get(loss)
+    metrics = recipe.get("metrics", ["accuracy"])
+    try:
+        model.compile(optimizer=make_optimizer(recipe), loss=loss, metrics=metrics,
+                      jit_compile=bool(recipe.get("jit_compile", False)))
+    except TrainingError:
+        raise
+    except Exception as exc:
+        raise TrainingError(f"the model cannot be compiled with this recipe: {exc}") from None
+
+
+# --------------------------------------------------------------------------- live callback
+
+
+class LiveCallback:
+    """Feeds a RunState from inside ``fit``: cheap per batch, richer per epoch.
+
+    Per batch it only records the loss (already a Python float by then) and
+    checks for pause, stop and NaN. Per epoch it adds the learning rate,
+    throughput, each layer's gradient norm on one batch and each layer's
+    weight histogram, which cost a fraction of a batch.
+    """
+
+    def __init__(self, state: RunState, *, probe: tuple | None = None, epochs: int = 1,
+                 steps: int | None = None, batch_size: int = 32, monitor: str = "val_loss",
+                 histograms: bool = True, grad_norms: bool = True):
+        from models import backend
+
+        keras = backend.keras()
+        self._keras = keras
+        self.state = state
+        self.probe = probe
+        self.epochs = epochs
+        self.steps = steps or 1
+        self.batch_size = batch_size
+        self.monitor = monitor
+        self.histograms = histograms
+        self.grad_norms = grad_norms
+        self.best_value = math.inf
+        self.best_weights = None
+        self.best_epoch: int | None = None
+        self.good_weights = None
+        self.nan_message: str | None = None
+        self.cancelled = False
+        self.global_step = 0
+        self._epoch_start = 0.0
+        self._epoch_steps = 0
+        self.epoch = 0
+        callback = self
+
+        class _Cb(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                callback.on_train_begin(self.model)
+
+            def on_epoch_begin(self, epoch, logs=None):
+                callback.on_epoch_begin(epoch)
+
+            def on_train_batch_end(self, batch, logs=None):
+                callback.on_train_batch_end(self.model, batch, logs)
+
+            def on_epoch_end(self, epoch, logs=None):
+                callback.on_epoch_end(self.model, epoch, logs)
+
+        self.keras_callback = _Cb()
+
+    def on_train_begin(self, model):
+        self.good_weights = model.get_weights()
+        self.state.emit("begin", {"epochs": self.epochs, "steps": self.steps,
+                                  "layers": [l.name for l in model.layers if l.weights]})
+
+    def on_epoch_begin(self, epoch):
+        self.epoch = epoch
+        self._epoch_start = time.perf_counter()
+        self._epoch_steps = 0
+
+    def on_train_batch_end(self, model, batch, logs):
+        loss = float((logs or {}).get("loss", float("nan")))
+        self.global_step += 1
+        self._epoch_steps += 1
+        self.state.emit("batch", (self.global_step, loss))
+        done = (self.epoch + (batch + 1) / self.steps) / max(1, self.epochs)
+        self.state.progress(done, f"epoch {self.epoch + 1}/{self.epochs}, batch {batch + 1}/{self.steps}")
+        if not math.isfinite(loss):
+            self.nan_message = (
+                f"the loss became {'NaN' if math.isnan(loss) else 'infinite'} at epoch "
+                f"{self.epoch + 1}, batch {batch + 1}; training stopped and the last good weights "
+                "were restored. Try a lower learning rate, normalized inputs, or gradient clipping")
+            model.stop_training = True
+            return
+        try:
+            self.state.checkpoint()
+        except Cancelled:
+            self.cancelled = True
+            model.stop_training = True
+
+    def on_epoch_end(self, model, epoch, logs):
+        logs = dict(logs or {})
+        if self.nan_message:
+            return
+        if not all(math.isfinite(float(v)) for v in logs.values() if _is_number(v)):
+            self.nan_message = (f"a metric became NaN at epoch {epoch + 1}; training stopped and "
+                                "the last good weights were restored")
+            model.stop_training = True
+            return
+        seconds = max(1e-9, time.perf_counter() - self._epoch_start)
+        logs["samples_per_second"] = self._epoch_steps * self.batch_size / seconds
+        logs["learning_rate"] = _current_lr(model)
+        self.good_weights = model.get_weights()
+        value = logs.get(self.monitor, logs.get("loss"))
+        if value is not None and float(value) < self.best_value:
+            self.best_value = float(value)
+            self.best_weights = self.good_weights
+            self.best_epoch = epoch + 1
+        payload = {"epoch": epoch + 1, "logs": {k: float(v) for k, v in logs.items() if _is_number(v)}}
+        if self.grad_norms and self.probe is not None:
+            payload["grad_norms"] = _grad_norms(model, *self.probe)
+        if self.histograms:
+            payload["histograms"] = _histograms(model)
+        self.state.emit("epoch", payload)
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _current_lr(model) -> float:
+    opt = model.optimizer
+    try:
+        lr = opt.learning_rate
+        if callable(lr):
+            lr = lr(opt.iterations)
+        return float(np.asarray(lr))
+    except Exception:
+        return float("nan")
+
+
+def _grad_norms(model, x, y) -> dict[str, float]:
+    """Each layer's gradient norm on one batch (skipped quietly where it cannot be had)."""
+    from models import backend
+
+    tf = backend.tf()
+    try:
+        with tf.GradientTape() as tape:
+            pred = model(x, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=pred, training=True)
+        weights = model.trainable_weights
+        grads = tape.gradient(loss, weights)
+    except Exception:
+        return {}
+    owner = {}
+    for layer in model.layers:
+        for w in layer.trainable_weights:
+            owner[id(w)] = layer.name
+    sums: dict[str, float] = {}
+    for w, g in zip(weights, grads):
+        if g is None:
+            continue
+        name = owner.get(id(w), w.path.split("/")[0])
+        sums[name] = sums.get(name, 0.0) + float(tf.reduce_sum(tf.square(tf.cast(g, "float32"))))
+    return {k: math.sqrt(v) for k, v in sums.items()}
+
+
+def _histograms(model, bins: int = 30) -> dict[str, dict]:
+    out = {}
+    for layer in model.layers:
+        ws = [np.asarray(w).ravel() for w in layer.trainable_weights]
+        if not ws:
+            continue
+        flat = np.concatenate(ws)
+        flat = flat[np.isfinite(flat)]
+        if flat.size == 0:
+            continue
+        counts, edges = np.histogram(flat, bins=bins)
+        out[layer.name] = {"counts": counts.tolist(), "edges": edges.tolist()}
+    return out
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train(project, *, state: RunState | None = None, dataset=None, quick: bool = False,
+          epochs: int | None = None, batch_size: int | None = None, xla: bool | None = None,
+          out_dir: str | Path | None = None, distribute: str | None = None,
+          initial_weights: str | Path | None = None, evaluate: bool = True) -> TrainResult:
+    """Train a project's main model on its data with its recipe.
+
+    Args:
+        project: a :class:`models.project.Project`.
+        state: where progress and partial results go (a fresh one if None).
+        dataset: a loaded :class:`models.data.Dataset`; default: the project's.
+        quick: apply the recipe's quick preset.
+        epochs, batch_size, xla: override the recipe.
+        out_dir: write checkpoints (best and last), ``history.csv`` and
+            TensorBoard logs there.
+        distribute: ``"mirrored"`` or ``"multi-worker"`` (``tf.distribute``).
+        initial_weights: resume from these weights (a checkpoint).
+
+    Returns:
+        A :class:`TrainResult`; ``result.model`` holds the kept weights.
+
+    Raises:
+        TrainingError: for problems the user can fix (data that does not fit
+            the model, a bad recipe...).
+    """
+    state = state or RunState()
+    recipe = effective_recipe(project.recipe, quick=quick, epochs=epochs,
+                              batch_size=batch_size, xla=xla)
+    loop = recipe.get("loop", "fit")
+    if loop != "fit":
+        from models.loops import run_loop
+
+        return run_loop(project, recipe, state=state, dataset=dataset, out_dir=out_dir)
+    return _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_weights, evaluate)
+
+
+def _seed(seed: int) -> None:
+    from models import backend
+
+    keras = backend.keras()
+    keras.utils.set_random_seed(int(seed))
+
+
+def load_project_data(project, recipe: dict | None = None):
+    from models.data import load_dataset
+
+    spec = project.dataset
+    if spec is None:
+        raise TrainingError("the project has no data yet: choose a dataset (e.g. builtin:digits)")
+    recipe = recipe or project.recipe
+    kwargs = {}
+    for key in ("val_fraction", "test_fraction", "limit"):
+        if key in recipe:
+            kwargs[key] = recipe[key]
+    return load_dataset(spec, seed=int(recipe.get("seed", 0)), **kwargs)
+
+
+def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_weights, evaluate):
+    from models import backend
+
+    keras = backend.keras()
+    tf = backend.tf()
+    _seed(recipe.get("seed", 0))
+    if dataset is None:
+        state.progress(0.0, "loading data")
+        dataset = load_project_data(project, recipe)
+    policy_before = keras.mixed_precision.global_policy().name
+    if recipe.get("mixed_precision"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        strategy = _strategy(distribute)
+        scope = strategy.scope() if strategy is not None else _nullcontext()
+        with scope:
+            model = project.build(with_weights=project.has_weights())
+            compile_model(model, recipe)
+        if initial_weights:
+            model.load_weights(str(initial_weights))
+        return _fit(model, project, recipe, state, dataset, out_dir, strategy, evaluate, tf, keras)
+    finally:
+        keras.mixed_precision.set_global_policy(policy_before)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _strategy(name: str | None):
+    if not name:
+        return None
+    from models import backend
+
+    tf = backend.tf()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name in ("multi-worker", "multiworker", "multi_worker"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise TrainingError(f"unknown distribution {name!r}; use 'mirrored' or 'multi-worker'")
+
+
+def _fit(model, project, recipe, state, ds, out_dir, strategy, evaluate, tf, keras):
+    epochs = int(recipe.get("epochs", 10))
+    batch_size = int(recipe.get("batch_size", 32))
+    has_val = ds.x_val is not None and len(_first(ds.x_val)) > 0
+    n_train = len(_first(ds.x_train))
+    if n_train == 0:
+        raise TrainingError("the training split is empty; use more data or a smaller test fraction")
+    steps = max(1, math.ceil(n_train / batch_size))
+    probe_n = min(batch_size, n_train)
+    probe = (_take(ds.x_train, probe_n), _take(ds.y_train, probe_n))
+    live = LiveCallback(state, probe=probe if strategy is None else None, epochs=epochs,
+                        steps=steps, batch_size=batch_size,
+                        monitor="val_loss" if has_val else "loss",
+                        histograms=bool(recipe.get("histograms", True)),
+                        grad_norms=bool(recipe.get("grad_norms", True)) and strategy is None)
+    callbacks = [live.keras_callback] + _recipe_callbacks(recipe, out_dir, has_val, keras)
+    x_train, y_train = ds.x_train, ds.y_train
+    fit_kwargs: dict[str, Any] = {}
+    if strategy is not None and "MultiWorker" in type(strategy).__name__:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        train_data = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(batch_size)
+        train_data = train_data.with_options(options)
+        fit_kwargs["x"] = train_data
+        if has_val:
+            fit_kwargs["validation_data"] = tf.data.Dataset.from_tensor_slices(
+                (ds.x_val, ds.y_val)).batch(batch_size).with_options(options)
+    else:
+        fit_kwargs.update(x=x_train, y=y_train, batch_size=batch_size, shuffle=True)
+        if has_val:
+            fit_kwargs["validation_data"] = (ds.x_val, ds.y_val)
+    state.progress(0.0, "training")
+    t0 = time.perf_counter()
+    try:
+        history = model.fit(epochs=epochs, callbacks=callbacks, verbose=0, **fit_kwargs)
+        hist = {k: [float(x) for x in v] for k, v in history.history.items()}
+    except Cancelled:
+        hist = {}
+    except (ValueError, TypeError) as exc:
+        raise TrainingError(_fit_error_message(exc, model, ds)) from None
+    seconds = time.perf_counter() - t0
+    result = TrainResult(model=model, history=hist, seconds=seconds)
+    result.epochs_run = len(next(iter(hist.values()), []))
+    result.samples_per_second = live.global_step * batch_size / seconds if seconds > 0 else 0.0
+    result.notes = list(getattr(ds, "notes", []))
+    if live.nan_message:
+        result.stopped, result.message = "nan", live.nan_message
+        if live.good_weights is not None:
+            model.set_weights(live.good_weights)
+    elif live.cancelled:
+        result.stopped = "stopped"
+        if live.best_weights is not None:
+            model.set_weights(live.best_weights)
+            result.message = f"stopped; kept the best weights (epoch {live.best_epoch})"
+        else:
+            result.message = "stopped before the first epoch ended; the weights are partly trained"
+    elif result.epochs_run < epochs:
+        result.stopped = "early_stopping"
+        result.message = f"early stopping after {result.epochs_run} epochs"
+    result.best_epoch = live.best_epoch
+    for k, v in hist.items():
+        if k.startswith("val_") and v:
+            result.metrics[k] = v[-1]
+    if evaluate and ds.x_test is not None and len(_first(ds.x_test)) > 0:
+        state.progress(1.0, "evaluating on the test split")
+        scores = model.evaluate(ds.x_test, ds.y_test, batch_size=batch_size, verbose=0,
+                                return_dict=True)
+        for k, v in scores.items():
+            result.metrics[f"test_{k}"] = float(v)
+    quality = recipe.get("quality")
+    if quality:
+        metric = quality["metric"] if isinstance(quality, dict) else quality
+        if metric in result.metrics:
+            result.quality = {"metric": metric, "value": result.metrics[metric]}
+    state.emit("done", result.to_json())
+    return result
+
+
+def _first(x):
+    if isinstance(x, dict):
+        return next(iter(x.values()))
+    if isinstance(x, (list, tuple)):
+        return x[0]
+    return x
+
+
+def _take(x, n):
+    if isinstance(x, dict):
+        return {k: v[:n] for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [v[:n] for v in x]
+    return x[:n]
+
+
+def _fit_error_message(exc: Exception, model, ds) -> str:
+    msg = " ".join(str(exc).split())
+    want = [tuple(t.shape[1:]) for t in model.inputs]
+    got = tuple(np.shape(_first(ds.x_train))[1:])
+    if "shape" in msg.lower() or "incompatible" in msg.lower():
+        return (f"the data does not fit the model: the model takes inputs of shape {want} per "
+                f"sample, the data has {got}. Adapt the Input layer (or pick other data). "
+                f"Keras said: {msg[:300]}")
+    return f"training failed: {msg[:500]}"
+
+
+def _recipe_callbacks(recipe: dict, out_dir, has_val: bool, keras) -> list:
+    cbs = []
+    spec = recipe.get("callbacks") or {}
+    monitor_default = "val_loss" if has_val else "loss"
+    es = spec.get("early_stopping")
+    if es:
+        es = {} if es is True else dict(es)
+        es.setdefault("monitor", monitor_default)
+        es.setdefault("patience", 5)
+        es.setdefault("restore_best_weights", True)
+        cbs.append(keras.callbacks.EarlyStopping(**es))
+    rl = spec.get("reduce_lr")
+    if rl:
+        rl = {} if rl is True else dict(rl)
+        rl.setdefault("monitor", monitor_default)
+        rl.setdefault("patience", 3)
+        rl.setdefault("factor", 0.5)
+        cbs.append(keras.callbacks.ReduceLROnPlateau(**rl))
+    if out_dir is not None:
+        out = Path(out_dir)
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+        cbs.append(keras.callbacks.ModelCheckpoint(
+            str(out / "checkpoints" / "best.weights.h5"), monitor=monitor_default,
+            save_best_only=True, save_weights_only=True))
+        cbs.append(keras.callbacks.ModelCheckpoint(
+            str(out / "checkpoints" / "last.weights.h5"), save_weights_only=True))
+        cbs.append(keras.callbacks.CSVLogger(str(out / "history.csv")))
+        tb = spec.get("tensorboard", True)
+        if tb:
+            tb = {} if tb is True else dict(tb)
+            tb.setdefault("histogram_freq", 0)  # histograms cost ~45% of fit time
+            tb.setdefault("write_graph", False)
+            cbs.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), **tb))
+    return cbs
+
+
+__all__ = ["train", "TrainResult", "TrainingError", "LiveCallback", "effective_recipe",
+           "compile_model", "make_optimizer", "load_project_data"]
