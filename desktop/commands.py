@@ -186,3 +186,28 @@ __all__ = [
     "MoveNodesCommand", "SetConfigCommand", "PasteCommand", "SetOutputsCommand",
     "LayoutCommand", "GraphError",
 ]
+
+
+class ProjectStateCommand(QUndoCommand):
+    """A change to the graph, the recipe and the data together (set data, adapt to data).
+
+    Keeps the before and after as plain dicts; the graph is swapped in place
+    (``Graph.replace_with``) so listeners stay attached.
+    """
+
+    def __init__(self, doc, text: str, before: dict, after: dict):
+        super().__init__(text)
+        self.doc, self.before, self.after = doc, before, after
+
+    def _apply(self, state: dict):
+        project = self.doc.project
+        project.graph.replace_with(Graph.from_dict(copy.deepcopy(state["graph"])))
+        project.recipe = copy.deepcopy(state["recipe"])
+        project.dataset = copy.deepcopy(state["dataset"])
+        self.doc.sig_project_changed.emit()
+
+    def redo(self):
+        self._apply(self.after)
+
+    def undo(self):
+        self._apply(self.before)

@@ -7,6 +7,7 @@ undo commands, and validates the graph off the UI thread after every edit
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
@@ -90,6 +91,35 @@ def engine() -> _Engine:
     return _Engine.get()
 
 
+# --- read-only while training (the training panel's one addition) ------------------------
+READ_ONLY_REASON = "training is running; stop it to edit"
+
+
+def _unless_read_only(refusal):
+    """Make an edit method refuse while the document is read-only.
+
+    The method then changes nothing, emits ``sig_edit_refused`` with the reason
+    and returns ``refusal(reason)`` (the same kind of value its callers get
+    for any other refusal).
+    """
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            if self._read_only:
+                self.sig_edit_refused.emit(READ_ONLY_REASON)
+                return refusal(READ_ONLY_REASON)
+            return method(self, *args, **kwargs)
+        return guarded
+    return wrap
+
+
+_NONE = lambda _reason: None  # noqa: E731
+_EMPTY = lambda _reason: []  # noqa: E731
+_NOT_OK = lambda reason: (False, reason)  # noqa: E731
+_NO_EDGE = lambda reason: (None, reason)  # noqa: E731
+# ------------------------------------------------------------------------------------------
+
+
 class Document(QObject):
     """One open project.
 
@@ -106,6 +136,9 @@ class Document(QObject):
     sig_dirty_changed = Signal(bool)
     sig_path_changed = Signal(object)
     sig_reset = Signal()
+    sig_project_changed = Signal()  # data or recipe changed
+    sig_read_only_changed = Signal(bool)  # True while training runs
+    sig_edit_refused = Signal(str)  # an edit was refused, with the reason
 
     _tokens = 0
 
@@ -114,6 +147,7 @@ class Document(QObject):
         self.project = project or new_project()
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(lambda clean: self.sig_dirty_changed.emit(not clean))
+        self._read_only = False
         self.report = None
         self._pending_token = -1
         self._done_token = -1
@@ -204,8 +238,26 @@ class Document(QObject):
         """True while an edit has not been checked yet."""
         return self._timer.isActive() or self._done_token != self._pending_token
 
+    @property
+    def read_only(self) -> bool:
+        """True while the graph must not change (a model is training on it)."""
+        return self._read_only
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Refuse (or allow again) every edit, undo and redo included."""
+        read_only = bool(read_only)
+        if read_only == self._read_only:
+            return
+        self._read_only = read_only
+        # Undo/redo actions made by createUndoAction follow these signals: grey them all out.
+        stack = self.undo_stack
+        stack.canUndoChanged.emit(stack.canUndo() and not read_only)
+        stack.canRedoChanged.emit(stack.canRedo() and not read_only)
+        self.sig_read_only_changed.emit(read_only)
+
     # ---------------------------------------------------------------- edits
 
+    @_unless_read_only(_NONE)
     def add_layer(self, class_name: str, pos=(0.0, 0.0)) -> str:
         from models.catalog import make_node
 
@@ -213,11 +265,13 @@ class Document(QObject):
         self.undo_stack.push(C.AddNodeCommand(self, node, pos))
         return node.name
 
+    @_unless_read_only(_NONE)
     def remove_nodes(self, names) -> None:
         names = [n for n in names if n in self.graph]
         if names:
             self.undo_stack.push(C.RemoveNodesCommand(self, names))
 
+    @_unless_read_only(_NO_EDGE)
     def can_connect(self, src: str, dst: str, dst_slot: int | None, src_index: int = 0,
                     src_call: int = 0, dst_call: int = 0) -> tuple[Edge | None, str]:
         """Check a connection without making it: ``(edge, "")`` or ``(None, reason)``."""
@@ -233,22 +287,30 @@ class Document(QObject):
         return edge, ""
 
     def _shape_problem(self, probe: Graph, edge: Edge) -> str:
-        """The new connection's shape error at its target, if Keras is loaded to tell."""
+        """The new connection's shape error at its target, judged from the last report.
+
+        Only the target layer is traced, so this stays instant on big graphs. If
+        Keras is still loading, the worker holds it, or the input shapes are not
+        known yet, the connection is accepted and the background check will
+        mark any problem in red.
+        """
         from models import backend
 
-        if not backend.is_loaded():
+        if not backend.is_loaded() or self.report is None:
             return ""
-        # A layer still waiting for its other inputs is not an error yet.
-        from models.validate import Validator
+        if not backend.keras_lock.acquire(timeout=0.05):
+            return ""
+        try:
+            from models.validate import Validator
 
-        if not hasattr(self, "_probe_validator"):
-            self._probe_validator = Validator()
-        info = self._probe_validator.validate(probe).nodes.get(edge.dst)
-        if info is None or info.error is None or info.upstream_error:
+            if not hasattr(self, "_probe_validator"):
+                self._probe_validator = Validator()
+            problem = self._probe_validator.check_node(probe, edge.dst, self.report)
+        finally:
+            backend.keras_lock.release()
+        if not problem or "not connected" in problem:
             return ""
-        if "not connected" in info.error:
-            return ""
-        return f"{edge.dst}: {info.error}"
+        return f"{edge.dst}: {problem}"
 
     def connect(self, src: str, dst: str, dst_slot: int | None = None, *, src_index: int = 0,
                 src_call: int = 0, dst_call: int = 0) -> tuple[bool, str]:
@@ -258,14 +320,17 @@ class Document(QObject):
         self.undo_stack.push(C.ConnectCommand(self, edge))
         return True, ""
 
+    @_unless_read_only(_NONE)
     def disconnect(self, edge: Edge) -> None:
         if edge in self.graph.edges:
             self.undo_stack.push(C.DisconnectCommand(self, edge))
 
+    @_unless_read_only(_NONE)
     def move_nodes(self, old: dict, new: dict) -> None:
         if old != new:
             self.undo_stack.push(C.MoveNodesCommand(self, old, new))
 
+    @_unless_read_only(_NOT_OK)
     def set_params(self, name: str, updates: dict) -> tuple[bool, str]:
         """Change parameters; refuses (with the reason) a value Keras would not accept."""
         node = self.graph.node(name)
@@ -300,18 +365,24 @@ class Document(QObject):
         entry = _layer_entry(node)
         entry["config"].update(copy.deepcopy(updates))
         entry.pop("name", None)
+        if not backend.keras_lock.acquire(timeout=0.05):
+            return ""  # the background check will report a bad value on the node
         try:
             backend.keras().saving.deserialize_keras_object(entry)
         except Exception as exc:  # Keras's own check of the value
             msg = " ".join(str(exc).split())
             return f"{msg[:300]}"
+        finally:
+            backend.keras_lock.release()
         return ""
 
+    @_unless_read_only(_EMPTY)
     def paste(self, part: Graph, positions: dict, offset=(40.0, 40.0), text="Paste") -> list[str]:
         cmd = C.PasteCommand(self, part, positions, offset, text)
         self.undo_stack.push(cmd)
         return list(cmd.mapping.values())
 
+    @_unless_read_only(_EMPTY)
     def duplicate(self, names) -> list[str]:
         names = [n for n in names if n in self.graph]
         if not names:
@@ -319,13 +390,45 @@ class Document(QObject):
         part = self.graph.subset(names)
         return self.paste(part, {n: self.position(n) for n in names}, text="Duplicate")
 
+    @_unless_read_only(_NONE)
     def auto_layout(self) -> None:
         from models.layout import layered_layout
 
         self.undo_stack.push(C.LayoutCommand(self, layered_layout(self.graph)))
 
+    @_unless_read_only(_NONE)
     def set_outputs(self, ports) -> None:
         self.undo_stack.push(C.SetOutputsCommand(self, ports))
+
+    def _state(self) -> dict:
+        import copy
+
+        p = self.project
+        return {"graph": p.graph.to_dict(), "recipe": copy.deepcopy(p.recipe),
+                "dataset": copy.deepcopy(p.dataset)}
+
+    @_unless_read_only(_NONE)
+    def set_dataset(self, spec: dict | None) -> None:
+        """Choose the project's data (one undo step)."""
+        if spec == self.project.dataset:
+            return
+        before = self._state()
+        after = dict(before, dataset=spec)
+        self.undo_stack.push(C.ProjectStateCommand(self, "Choose data", before, after))
+
+    @_unless_read_only(_EMPTY)
+    def adapt_to(self, dataset) -> list[str]:
+        """Adapt input shape and head to ``dataset`` (one undo step); returns what changed."""
+        from models.adapt import adapt_to_data
+
+        before = self._state()
+        probe = self.project.copy()
+        notes = adapt_to_data(probe, dataset)
+        if notes:
+            after = {"graph": probe.graph.to_dict(), "recipe": probe.recipe,
+                     "dataset": probe.dataset}
+            self.undo_stack.push(C.ProjectStateCommand(self, "Adapt to data", before, after))
+        return notes
 
     # ---------------------------------------------------------------- files
 

@@ -294,8 +294,8 @@ class MainWindow(QMainWindow):
                           f"LayerForge {__version__}\nA desktop studio for deep learning on Keras 3.")
 
     def _update_title(self):
-        star = "*" if self.doc.dirty else ""
-        self.setWindowTitle(f"{self.doc.title}{star} — LayerForge")
+        # Qt shows the "[*]" placeholder as "*" while the window is modified.
+        self.setWindowTitle(f"{self.doc.title}[*] — LayerForge")
         self.setWindowModified(self.doc.dirty)
 
     # ------------------------------------------------------------------ files

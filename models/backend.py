@@ -15,6 +15,11 @@ from contextlib import contextmanager
 _lock = threading.Lock()
 _loaded = False
 
+#: Held while building symbolic Keras graphs (validation, probes). Keras's
+#: symbolic tracing keeps global state, so two threads must not trace at once;
+#: a UI thread should take it with a short timeout and skip its check if busy.
+keras_lock = threading.RLock()
+
 
 @contextmanager
 def _silenced_fd2():

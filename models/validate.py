@@ -111,25 +111,64 @@ class Validator:
 
     def validate(self, graph: Graph) -> ValidationReport:
         """Infer shapes and check the graph. Never raises."""
+        from models import backend
+
         try:
-            return self._validate(graph)
+            if not graph.nodes:
+                return self._validate(graph)
+            with backend.keras_lock:
+                return self._validate(graph)
         except Exception as exc:  # a bug of ours must not take the editor down
             infos = {n: NodeInfo(n, graph.nodes[n].class_name) for n in graph.nodes}
             return ValidationReport(infos, [f"internal error while checking the graph: {exc}"])
 
+    def check_node(self, graph: Graph, name: str, report: ValidationReport) -> str | None:
+        """Check one node against the input shapes a previous report found.
+
+        Cheap (one layer is traced, whatever the graph's size), so a UI can
+        call it to refuse a connection before making it. Returns the node's
+        problem, ``""`` when it is fine, or None when the inputs' shapes are
+        not known (nothing can be said yet).
+        """
+        from models import backend
+
+        node = graph.nodes.get(name)
+        if node is None or node.is_input:
+            return None
+        keras = backend.keras()
+        with backend.keras_lock:
+            layers: dict = {}
+            for call_index, call in enumerate(node.calls):
+                edges = {e.dst_slot: e for e in graph.edges_into(name, call_index)}
+                if any(i not in edges and not s.optional for i, s in enumerate(call.slots)):
+                    return None  # still waiting for inputs: not an error yet
+                tensors = {}
+                for slot, e in edges.items():
+                    info = report.nodes.get(e.src)
+                    if (info is None or info.error or len(info.output_shapes) <= e.src_call
+                            or len(info.output_shapes[e.src_call]) <= e.src_index):
+                        return None
+                    shape = info.output_shapes[e.src_call][e.src_index]
+                    dtype = info.output_dtypes[e.src_call][e.src_index]
+                    tensors[slot] = keras.KerasTensor(shape, dtype=dtype)
+                res = self._call(node, call_index, tensors, layers, keras)
+                if isinstance(res, str):
+                    return res
+        return ""
+
     # ------------------------------------------------------------------ core
 
     def _validate(self, graph: Graph) -> ValidationReport:
-        from models import backend
-
-        keras = backend.keras()
         infos: dict[str, NodeInfo] = {
             name: NodeInfo(name, node.class_name) for name, node in graph.nodes.items()
         }
         report = ValidationReport(infos)
-        if not graph.nodes:
+        if not graph.nodes:  # answered without loading Keras
             report.graph_errors.append("the model is empty: add an Input layer from the palette")
             return report
+        from models import backend
+
+        keras = backend.keras()
         if not any(n.is_input for n in graph.nodes.values()):
             report.graph_errors.append(
                 "the model has no Input layer: add one from the palette and connect it"

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 GRID = 20
 NODE_W = 170.0         # the layout puts columns 220 apart
 NODE_H = 60.0          # a card with one input and one output
-ROWS_TOP = 56.0        # where the port rows of a many-port card start
+ROWS_TOP = 60.0        # where the port rows of a many-port card start
 COMPACT_W = 140.0      # read-only cards inside an expanded nested model
 COMPACT_H = 38.0
 RADIUS = 7.0
@@ -168,17 +168,29 @@ def _make_theme() -> Theme:
 
 
 class _FontMetrics:
-    """Font metrics per font, computed once (measuring text is not free)."""
+    """Font metrics per theme font, computed once (measuring text is not free)."""
 
-    cache: dict[str, QFontMetricsF] = {}
+    cache: dict[int, tuple[QFontMetricsF, float]] = {}
 
     @classmethod
     def of(cls, font: QFont) -> QFontMetricsF:
-        key = font.key()
-        fm = cls.cache.get(key)
-        if fm is None:
-            fm = cls.cache[key] = QFontMetricsF(font)
-        return fm
+        return cls._get(font)[0]
+
+    @classmethod
+    def _get(cls, font: QFont) -> tuple[QFontMetricsF, float]:
+        # Theme fonts live as long as the theme, so their id is a stable key.
+        hit = cls.cache.get(id(font))
+        if hit is None:
+            fm = QFontMetricsF(font)
+            hit = cls.cache[id(font)] = (fm, fm.maxWidth())
+        return hit
+
+    @classmethod
+    def elide(cls, font: QFont, text: str, width: float) -> str:
+        fm, widest = cls._get(font)
+        if len(text) * widest <= width:
+            return text  # surely fits: skip measuring
+        return fm.elidedText(text, Qt.TextElideMode.ElideRight, width)
 
 
 def _static(text: str) -> QStaticText:
@@ -263,13 +275,15 @@ class PortItem(QGraphicsItem):
     def key(self) -> tuple[str, int, int]:
         return (self.kind, self.call, self.index)
 
+    _RECT = QRectF(-PORT_HIT, -PORT_HIT, 2 * PORT_HIT, 2 * PORT_HIT)
+    _SHAPE = QPainterPath()
+    _SHAPE.addEllipse(QPointF(0, 0), PORT_HIT, PORT_HIT)
+
     def boundingRect(self) -> QRectF:
-        return QRectF(-PORT_HIT, -PORT_HIT, 2 * PORT_HIT, 2 * PORT_HIT)
+        return self._RECT
 
     def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        path.addEllipse(QPointF(0, 0), PORT_HIT, PORT_HIT)
-        return path
+        return self._SHAPE
 
     def scene_center(self) -> QPointF:
         return self.mapToScene(QPointF(0, 0))
@@ -416,7 +430,7 @@ class NodeItem(QGraphicsItem):
         self.state = "unknown"  # unknown | ok | error | upstream
         self.error: str | None = None
         self.shape_text = "?"
-        self.params_text = format_params(None)
+        self.params_text = "" if structure.is_input else format_params(None)
         self.output_shapes: list[list[tuple]] = []
         self.edges: set[EdgeItem] = set()
         self.ports: dict[tuple[str, int, int], PortItem] = {}
@@ -429,8 +443,8 @@ class NodeItem(QGraphicsItem):
         self._labels: list[tuple[QPointF, QStaticText]] = []
         self._inner_at: dict[str, QPointF] = {}
         self._base_w = COMPACT_W if read_only else NODE_W
-        self._w = self._base_w
-        self._h = self._ports_h = COMPACT_H if read_only else NODE_H
+        self._ports_h = COMPACT_H if read_only else NODE_H
+        self._set_size(self._base_w, self._ports_h)
         self._toggle: _ToggleItem | None = None
         if read_only:
             self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
@@ -443,6 +457,7 @@ class NodeItem(QGraphicsItem):
             self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         if is_group and not read_only:
             self._toggle = _ToggleItem(self)
+        self._base_z = 1.0
         self.setZValue(1)
         self.set_structure(structure)
         self._update_tooltip()
@@ -459,16 +474,23 @@ class NodeItem(QGraphicsItem):
 
     def rect(self) -> QRectF:
         """The card, in item coordinates (centred on the item's position)."""
-        return QRectF(-self._w / 2, -self._h / 2, self._w, self._h)
+        return QRectF(self._rect)
 
     def boundingRect(self) -> QRectF:
-        # Room for the drop shadow and the selection ring.
-        return self.rect().adjusted(-3, -3, 3, 4)
+        return self._brect
 
     def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        path.addRoundedRect(self.rect(), RADIUS, RADIUS)
-        return path
+        return self._shape
+
+    def _set_size(self, w: float, h: float) -> None:
+        self.prepareGeometryChange()
+        self._w, self._h = w, h
+        # Centred on the closed card; an open nested model grows right and down.
+        self._rect = QRectF(-self._base_w / 2, -self._ports_h / 2, w, h)
+        # Room for the drop shadow and the selection ring.
+        self._brect = self._rect.adjusted(-3, -3, 3, 4)
+        self._shape = QPainterPath()
+        self._shape.addRoundedRect(self._rect, RADIUS, RADIUS)
 
     def anchor(self, kind: str, call: int, index: int) -> QPointF:
         """Scene position where an edge attaches to a port (or the card's side)."""
@@ -492,15 +514,13 @@ class NodeItem(QGraphicsItem):
         name_w = text_w - (_ToggleItem.SIZE + 4 if self.is_group else 0)
         if self.state in ("error", "upstream"):
             name_w -= 16  # the warning badge
-        self._name_st = _static(_FontMetrics.of(th.name_font).elidedText(
-            self.name, Qt.TextElideMode.ElideRight, name_w))
+        self._name_st = _static(_FontMetrics.elide(th.name_font, self.name, name_w))
         small = _FontMetrics.of(th.small_font)
         self._params_w = 0.0 if self.read_only else small.horizontalAdvance(self.params_text)
         self._params_st = _static(self.params_text)
         type_w = text_w if self.read_only else text_w - self._params_w - 8
-        self._type_st = _static(small.elidedText(self.class_name, Qt.TextElideMode.ElideRight, type_w))
-        self._shape_st = _static(_FontMetrics.of(th.mono_font).elidedText(
-            self.shape_text, Qt.TextElideMode.ElideRight, text_w))
+        self._type_st = _static(_FontMetrics.elide(th.small_font, self.class_name, type_w))
+        self._shape_st = _static(_FontMetrics.elide(th.mono_font, self.shape_text, text_w))
 
     def rename(self, name: str) -> None:
         self.name = name
@@ -525,7 +545,7 @@ class NodeItem(QGraphicsItem):
         shape_text = "?"
         if shapes and shapes[0]:
             shape_text = ", ".join(format_shape(s) for s in shapes[0])
-        params_text = format_params(params)
+        params_text = "" if self.structure is not None and self.structure.is_input else format_params(params)
         shapes = [list(c) for c in shapes]
         if (state, error, shape_text, params_text, shapes) == (
                 self.state, self.error, self.shape_text, self.params_text, self.output_shapes):
@@ -549,6 +569,8 @@ class NodeItem(QGraphicsItem):
             body = f"<p>{_esc(self._base_tooltip)}</p>" if self._base_tooltip else ""
         if self.shape_text != "?":
             body += f"<p>Output <tt>{_esc(self.shape_text)}</tt><br>{_esc(self.params_text)}</p>"
+        if self.is_group:
+            body += "<p>A nested model: click +/- (or double-click) to show or hide its layers.</p>"
         self.setToolTip(f"<qt>{head}{body}</qt>")
 
     # ------------------------------------------------------------ ports
@@ -599,10 +621,18 @@ class NodeItem(QGraphicsItem):
         y = ROWS_TOP
         shared = len(structure.calls) > 1
         for c, cp in enumerate(structure.calls):
+            n_in = 0 if structure.is_input else len(cp.slots) + (1 if cp.variadic else 0)
+            if shared and n_in <= 1 and cp.outputs <= 1:
+                cy = y + ROW_H / 2
+                if n_in:
+                    self._port_at[("in", c, 0)] = cy
+                self._port_at[("out", c, 0)] = cy
+                self._row_labels.append((cy, f"call {c + 1}", False))
+                y += ROW_H
+                continue
             if shared:
                 self._row_labels.append((y + CAPTION_H / 2, f"call {c + 1}", False))
                 y += CAPTION_H
-            n_in = 0 if structure.is_input else len(cp.slots) + (1 if cp.variadic else 0)
             rows = max(n_in, cp.outputs, 1)
             for i in range(n_in):
                 cy = y + ROW_H * i + ROW_H / 2
@@ -624,7 +654,7 @@ class NodeItem(QGraphicsItem):
     def _layout_labels(self) -> None:
         th = theme()
         fm = _FontMetrics.of(th.small_font)
-        x0, y0 = -self._w / 2, -self._h / 2
+        x0, y0 = self._rect.left(), self._rect.top()
         labels = []
         for cy, text, right in self._row_labels:
             if isinstance(text, tuple):
@@ -634,21 +664,21 @@ class NodeItem(QGraphicsItem):
                 width = self._base_w - 2 * PAD - 36
             else:
                 width = self._base_w / 2 - PAD
-            text = fm.elidedText(text, Qt.TextElideMode.ElideRight, width)
+            text = _FontMetrics.elide(th.small_font, text, width)
             x = self._w - PAD - fm.horizontalAdvance(text) if right else PAD
             labels.append((QPointF(x0 + x, y0 + cy - fm.height() / 2), _static(text)))
         self._labels = labels
 
     def _relayout(self) -> None:
         """Size the card to its ports (and inner content when expanded); centre it."""
-        self.prepareGeometryChange()
         w, h = self._base_w, self._ports_h
         if self.expanded and self._inner_at:
             right = max(p.x() + it.width / 2 for it, p in self._inner_iter())
             bottom = max(p.y() + it.height / 2 for it, p in self._inner_iter())
             w, h = max(w, right + INNER_PAD), max(h, bottom + INNER_PAD)
-        self._w, self._h = w, h
-        x0, y0 = -w / 2, -h / 2
+        if (w, h) != (self._w, self._h) or self._rect.top() != -self._ports_h / 2:
+            self._set_size(w, h)
+        x0, y0 = self._rect.left(), self._rect.top()
         for key, cy in self._port_at.items():
             self.ports[key].setPos(x0 if key[0] == "in" else x0 + w, y0 + cy)
         for it, p in self._inner_iter():
@@ -684,6 +714,9 @@ class NodeItem(QGraphicsItem):
                 self._inner_at[name] = QPointF(INNER_PAD + x + COMPACT_W / 2, top + y + COMPACT_H / 2)
         if self._toggle is not None:
             self._toggle.update()
+        # An open nested model is drawn over its neighbours, which it may cover.
+        self._base_z = 1.2 if expanded else 1.0
+        self.setZValue(self._base_z + (0.5 if self.isSelected() else 0.0))
         self._relayout()
 
     # ------------------------------------------------------------ behaviour
@@ -704,7 +737,7 @@ class NodeItem(QGraphicsItem):
             if scene is not None and hasattr(scene, "_on_item_moved"):
                 scene._on_item_moved(self)
         elif change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
-            self.setZValue(1.5 if value else 1)
+            self.setZValue(self._base_z + (0.5 if value else 0.0))
         return super().itemChange(change, value)
 
     def mousePressEvent(self, event):
@@ -848,7 +881,9 @@ class EdgeItem(QGraphicsItem):
         self.src, self.dst = src, dst
         self.src_key, self.dst_key = src_key, dst_key
         self.read_only = read_only
+        self._nested = parent is not None
         self._path = QPainterPath()
+        self._brect = QRectF()
         self._shape: QPainterPath | None = None
         self._hover = False
         self.dimmed = False
@@ -863,7 +898,7 @@ class EdgeItem(QGraphicsItem):
     def endpoints(self) -> tuple[QPointF, QPointF]:
         p1 = self.src.anchor(*self.src_key)
         p2 = self.dst.anchor(*self.dst_key)
-        if self.parentItem() is not None:
+        if self._nested:
             p1, p2 = self.mapFromScene(p1), self.mapFromScene(p2)
         return p1, p2
 
@@ -874,13 +909,14 @@ class EdgeItem(QGraphicsItem):
             return
         self.prepareGeometryChange()
         self._path = path
+        self._brect = path.controlPointRect().adjusted(-4, -4, 4, 4)
         self._shape = None
 
     def path(self) -> QPainterPath:
         return self._path
 
     def boundingRect(self) -> QRectF:
-        return self._path.controlPointRect().adjusted(-4, -4, 4, 4)
+        return self._brect
 
     def shape(self) -> QPainterPath:
         if self._shape is None:
@@ -911,13 +947,6 @@ class EdgeItem(QGraphicsItem):
     def hoverLeaveEvent(self, event):
         self._hover = False
         self.update()
-
-    def itemChange(self, change, value):
-        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedChange and value:
-            scene = self.scene()
-            if scene is not None and getattr(scene, "rubber_banding", False):
-                return False
-        return super().itemChange(change, value)
 
 
 def curve(p1: QPointF, p2: QPointF) -> QPainterPath:
@@ -974,6 +1003,9 @@ def _inner_cards(group: NodeItem, subgraph, category_of) -> dict:
         group.inner_edges.append(item)
         s.edges.add(item)
         d.edges.add(item)
+        for card, key in ((s, item.src_key), (d, item.dst_key)):
+            if key in card.ports:
+                card.ports[key].set_connected(True)
     return cards
 
 

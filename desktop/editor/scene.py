@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QTransform
-from PySide6.QtWidgets import QGraphicsScene
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from desktop.editor.items import (
     GRID,
@@ -21,9 +21,6 @@ from desktop.editor.items import (
     structure_of,
 )
 
-# Nested models with more layers than this start collapsed in a project that
-# has no collapsed state yet.
-AUTO_COLLAPSE = 8
 SNAP_RADIUS = 22.0
 SCENE_MARGIN = 4000.0
 
@@ -56,6 +53,7 @@ class _ConnectionDrag:
         self.detached = detached  # an Edge picked up from its input port
         self.rubber = RubberEdge()
         self.target: PortItem | NodeItem | None = None
+        self.shown: PortItem | None = None  # the highlighted port
 
 
 class GraphScene(QGraphicsScene):
@@ -76,7 +74,6 @@ class GraphScene(QGraphicsScene):
         self.edges: dict = {}  # Edge -> EdgeItem
         self.snap_to_grid = True
         self.snapping_drag = False
-        self.rubber_banding = False  # edges are picked by click only, not by the band
         self._move_start: dict[str, tuple[float, float]] | None = None
         self._drag: _ConnectionDrag | None = None
         self._report = None
@@ -85,9 +82,6 @@ class GraphScene(QGraphicsScene):
         self._sync_timer.setSingleShot(True)
         self._sync_timer.setInterval(0)
         self._sync_timer.timeout.connect(self._sync_dirty)
-        # Items move constantly while editing; without a BSP tree there is no
-        # index to keep up to date, and at hundreds of items lookups stay cheap.
-        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.setSceneRect(-SCENE_MARGIN, -SCENE_MARGIN, 2 * SCENE_MARGIN, 2 * SCENE_MARGIN)
 
     # ------------------------------------------------------------------ document
@@ -123,13 +117,12 @@ class GraphScene(QGraphicsScene):
         return project.view.setdefault(project.main_name, {})
 
     def collapsed(self) -> list:
+        """The nested-model cards shown closed (the project's view state)."""
         state = self._view_state()
         if "collapsed" not in state:
-            # First time this project is shown: big nested models start closed.
-            state["collapsed"] = [
-                n.name for n in self.graph.nodes.values()
-                if n.subgraph is not None and len(n.subgraph.nodes) > AUTO_COLLAPSE
-            ]
+            # A project shown for the first time: nested models start closed,
+            # since the layout gave them the room of one card.
+            state["collapsed"] = [n.name for n in self.graph.nodes.values() if n.subgraph is not None]
         return state["collapsed"]
 
     # ------------------------------------------------------------------ building
@@ -197,9 +190,9 @@ class GraphScene(QGraphicsScene):
 
     def _create_node(self, name: str, node, out_counts, expanded: bool) -> NodeItem:
         if node.subgraph is not None:
-            kind = "Sequential" if node.subgraph.kind == "sequential" else node.class_name
-            label = f"{kind} \u00b7 {len(node.subgraph.nodes)} layers"
-            category, tip = "model", "A nested model; use +/- to show its layers"
+            label = "Sequential" if node.subgraph.kind == "sequential" else node.class_name
+            category = "model"
+            tip = f"A nested {label} model of {len(node.subgraph.nodes)} layers"
         else:
             label, category = node.class_name, _category_of(node.class_name)
             tip = _description_of(node.class_name)
@@ -292,7 +285,10 @@ class GraphScene(QGraphicsScene):
             if node is None or event.node in self.nodes:
                 return
             outs = self._output_counts({event.node}).get(event.node, {})
-            self._create_node(event.node, node, outs, event.node not in set(self.collapsed()))
+            collapsed = self.collapsed()
+            if node.subgraph is not None and event.node not in collapsed:
+                collapsed.append(event.node)  # a new nested model arrives closed
+            self._create_node(event.node, node, outs, False)
         elif kind == "node_removed":
             item = self.nodes.pop(event.node, None)
             if item is not None:
@@ -463,27 +459,43 @@ class GraphScene(QGraphicsScene):
         drag = self._drag
         if drag is None:
             return
-        target = self._target_at(scene_pos, drag)
-        if target is not drag.target:
-            if isinstance(drag.target, PortItem):
-                drag.target.set_highlighted(False)
-            if isinstance(target, PortItem):
-                target.set_highlighted(True)
-            drag.target = target
-        end = target.scene_center() if isinstance(target, PortItem) else scene_pos
+        drag.target = self._target_at(scene_pos, drag)
+        # Over a card, show the port the connection would take.
+        shown = drag.target if isinstance(drag.target, PortItem) else self._body_port(drag.target, drag)
+        if shown is not drag.shown:
+            if drag.shown is not None:
+                drag.shown.set_highlighted(False)
+            if shown is not None:
+                shown.set_highlighted(True)
+            drag.shown = shown
+        end = shown.scene_center() if shown is not None else scene_pos
         fixed_kind, fixed = self._fixed_end(drag)
         if fixed_kind == "out":
             drag.rubber.set_ends(fixed, end)
         else:
             drag.rubber.set_ends(end, fixed)
-        drag.rubber.set_snapped(target is not None)
+        drag.rubber.set_snapped(drag.target is not None)
+
+    def _body_port(self, card: NodeItem | None, drag: _ConnectionDrag) -> PortItem | None:
+        if card is None:
+            return None
+        if self._wanted_kind(drag) == "out":
+            return card.output_port(0, 0)
+        name, call, _slot = self._input_of(card)
+        node = self.graph.nodes[name]
+        if node.is_input or call >= len(node.calls):
+            return None
+        used = {e.dst_slot for e in self.graph.edges_into(name, call)}
+        free = next((i for i in range(len(node.calls[call].slots)) if i not in used),
+                    len(node.calls[call].slots))
+        return card.input_port(call, free)
 
     def cancel_connection(self) -> None:
         drag, self._drag = self._drag, None
         if drag is None:
             return
-        if isinstance(drag.target, PortItem):
-            drag.target.set_highlighted(False)
+        if drag.shown is not None:
+            drag.shown.set_highlighted(False)
         if drag.detached is not None and drag.detached in self.edges:
             self.edges[drag.detached].dimmed = False
             self.edges[drag.detached].update()
@@ -556,6 +568,11 @@ class GraphScene(QGraphicsScene):
         if isinstance(target, PortItem):
             return target.node_item.name, target.call, target.index
         return target.name, 0, 0
+
+    def set_edges_selectable(self, on: bool) -> None:
+        """Edges are picked by click only; a rubber band selects cards."""
+        for item in self.edges.values():
+            item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, on)
 
     # ------------------------------------------------------------------ queries
 

@@ -1,6 +1,7 @@
 """The canvas widget: zoom, pan, grid, selection, clipboard, drops and keyboard actions."""
 from __future__ import annotations
 
+import atexit
 import json
 import math
 
@@ -64,6 +65,7 @@ class GraphView(QGraphicsView):
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
         self._pan_from: QPointF | None = None
         self._space = False
+        self._rubber_band = False
         self._last_paste: tuple[str, int] = ("", 0)
         self._scene.selectionChanged.connect(self._on_selection_changed)
         self._scene.sig_note.connect(self._on_note)
@@ -215,6 +217,7 @@ class GraphView(QGraphicsView):
         mime.setData(GRAPH_MIME, QByteArray(text.encode("utf-8")))
         mime.setText(text)
         QApplication.clipboard().setMimeData(mime)
+        _release_clipboard_at_exit()
         return True
 
     def cut_selection(self) -> None:
@@ -415,9 +418,11 @@ class GraphView(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
             return
+        if event.button() == Qt.MouseButton.LeftButton and self.dragMode() == self.DragMode.RubberBandDrag \
+                and self.itemAt(event.position().toPoint()) is None:
+            self._rubber_band = True
+            self._scene.set_edges_selectable(False)
         super().mousePressEvent(event)
-        if event.button() == Qt.MouseButton.LeftButton and self._scene.mouseGrabberItem() is None:
-            self._scene.rubber_banding = True
 
     def mouseMoveEvent(self, event):
         if self._pan_from is not None:
@@ -436,7 +441,10 @@ class GraphView(QGraphicsView):
             event.accept()
             return
         super().mouseReleaseEvent(event)
-        self._scene.rubber_banding = False
+        if self._rubber_band:
+            self._rubber_band = False
+            self._scene.set_edges_selectable(True)
+            event.accept()
 
     def keyPressEvent(self, event):
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
@@ -474,13 +482,16 @@ class GraphView(QGraphicsView):
         if self.doc is None:
             return
         item = self._scene.node_at(self.mapToScene(event.pos()))
-        if item is not None and not item.isSelected():
-            self._scene.select([item.name])
-        else:
-            hit = self.itemAt(event.pos())
-            if isinstance(hit, EdgeItem) and not hit.isSelected():
+        hit = self.itemAt(event.pos())
+        if item is not None:
+            if not item.isSelected():
+                self._scene.select([item.name])
+        elif isinstance(hit, EdgeItem):
+            if not hit.isSelected():
                 self._scene.clearSelection()
                 hit.setSelected(True)
+        else:
+            self._scene.clearSelection()
         menu = QMenu(self)
         a = self.actions_by_name
         if self._scene.selectedItems():
@@ -579,6 +590,35 @@ class GraphView(QGraphicsView):
         painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter,
                          "Drag layers here from the palette\n(or double-click one) to start a model")
         painter.restore()
+
+
+_exit_hook_installed = False
+
+
+def _release_clipboard_at_exit() -> None:
+    """Before the application goes, swap our QMimeData for a Qt-made plain-text copy.
+
+    A QMimeData made in Python and still held by the clipboard when the
+    QApplication is destroyed crashes the exit (PySide6 6.12, after the
+    interpreter has finalised). The text keeps the layers pasteable elsewhere.
+    """
+    global _exit_hook_installed
+    if _exit_hook_installed:
+        return
+    _exit_hook_installed = True
+    atexit.register(_clipboard_to_text)
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(_clipboard_to_text)
+
+
+def _clipboard_to_text() -> None:
+    if QApplication.instance() is None:
+        return
+    clipboard = QApplication.clipboard()
+    mime = clipboard.mimeData()
+    if mime is not None and mime.hasFormat(GRAPH_MIME):
+        clipboard.setText(mime.text())
 
 
 def _wrap(text: str, width: int = 70) -> str:

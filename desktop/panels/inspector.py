@@ -13,8 +13,9 @@ from html import escape
 from typing import Any, Sequence
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QTextDocumentFragment
 from PySide6.QtWidgets import (
+    QApplication,
     QFormLayout,
     QFrame,
     QLabel,
@@ -50,6 +51,33 @@ def friendly_reason(reason: str) -> str:
     return reason
 
 
+def _recover_cause(node, updates: dict, reason: str) -> str:
+    """Keras's own words for a refusal whose message lost them (cut short after the wrapper).
+
+    Keras wraps a constructor's ValueError in "could not be deserialized properly ...
+    config=... Exception encountered: <the cause>"; a refusal cut to a few hundred
+    characters keeps only the wrapper. When that happens, ask Keras once more and keep
+    the cause. Only runs on a refusal, and only once Keras is loaded.
+    """
+    if "Exception encountered:" in reason or "deserialized properly" not in reason:
+        return reason
+    import copy
+
+    from models import backend
+
+    if not backend.is_loaded():
+        return reason
+    config = copy.deepcopy(node.config)
+    config.update(copy.deepcopy(updates))
+    entry = {"module": node.module, "class_name": node.class_name, "config": config,
+             "registered_name": node.registered_name}
+    try:
+        backend.keras().saving.deserialize_keras_object(entry)
+    except Exception as exc:  # the refusal we are explaining
+        return " ".join(str(exc).split())
+    return reason
+
+
 def format_shape(shape: Any) -> str:
     """``[None, 32]`` -> ``(None, 32)``; a list of shapes -> ``(None, 4), (None, 8)``."""
     if shape is None:
@@ -70,6 +98,9 @@ class ParamRow(QWidget):
         self.error.setWordWrap(True)
         self.error.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.error.setStyleSheet(f"color: {error_color(self)}")
+        # Wrap within the field's width instead of widening (and wrapping) the form row.
+        self.error.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.error.setMinimumWidth(80)
         self.error.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -91,22 +122,22 @@ class ParamRow(QWidget):
         return self.error.text() if not self.error.isHidden() else ""
 
 
-class _Section(QWidget):
-    """A titled, collapsible group of rows ("Advanced")."""
+class _SectionHeader(QWidget):
+    """The title row of a collapsible group of form rows ("Advanced")."""
 
-    def __init__(self, title: str, expanded: bool, parent=None):
+    def __init__(self, title: str, expanded: bool, on_toggle, parent=None):
         super().__init__(parent)
+        self.expanded = expanded
+        self._on_toggle = on_toggle
         self.toggle = QToolButton(self)
         self.toggle.setText(title)
-        self.toggle.setCheckable(True)
-        self.toggle.setChecked(expanded)
         self.toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
         self.toggle.setAutoRaise(True)
+        self.toggle.setToolTip("Initializers, regularizers, constraints, dtype and trainable")
         font = self.toggle.font()
         font.setBold(True)
         self.toggle.setFont(font)
-        self.body = QWidget(self)
-        self.form = _form(self.body)
+        self.toggle.clicked.connect(lambda: self.set_expanded(not self.expanded))
         line = QFrame(self)
         line.setFrameShape(QFrame.HLine)
         line.setFrameShadow(QFrame.Sunken)
@@ -115,17 +146,12 @@ class _Section(QWidget):
         layout.setSpacing(2)
         layout.addWidget(line)
         layout.addWidget(self.toggle)
-        layout.addWidget(self.body)
-        self.toggle.toggled.connect(self._on_toggled)
-        self._on_toggled(expanded)
-
-    def _on_toggled(self, expanded: bool) -> None:
         self.toggle.setArrowType(Qt.DownArrow if expanded else Qt.RightArrow)
-        self.body.setVisible(expanded)
 
-    @property
-    def expanded(self) -> bool:
-        return self.toggle.isChecked()
+    def set_expanded(self, expanded: bool) -> None:
+        self.expanded = bool(expanded)
+        self.toggle.setArrowType(Qt.DownArrow if self.expanded else Qt.RightArrow)
+        self._on_toggle(self.expanded)
 
 
 def _form(parent: QWidget) -> QFormLayout:
@@ -160,6 +186,7 @@ class InspectorPanel(QWidget):
         self.placeholder = QLabel(PLACEHOLDER, self)
         self.placeholder.setAlignment(Qt.AlignCenter)
         self.placeholder.setWordWrap(True)
+        self.placeholder.setTextFormat(Qt.RichText)
         self.placeholder.setMargin(16)
         self.placeholder.setStyleSheet(f"color: {muted_color(self)}")
         self.stack.addWidget(self.placeholder)
@@ -172,7 +199,9 @@ class InspectorPanel(QWidget):
         self.scroll.setFrameShape(QFrame.NoFrame)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.form_widget: QWidget | None = None
-        self.advanced: _Section | None = None
+        self.advanced: _SectionHeader | None = None
+        self._advanced_rows: list[int] = []
+        self._form: QFormLayout | None = None
         page_layout = QVBoxLayout(page)
         page_layout.setContentsMargins(6, 6, 2, 6)
         page_layout.setSpacing(6)
@@ -254,11 +283,14 @@ class InspectorPanel(QWidget):
             if len(names) == 1:
                 name = names[0]
             elif names:
-                self._show_placeholder(f"{len(names)} layers selected\n\n"
+                self._finish_pending_edit()
+                self._show_placeholder(f"<b>{len(names)} layers selected</b><br><br>"
                                        "Select a single layer to edit its parameters")
                 return
             else:
                 name = None
+        if name != self.node:
+            self._finish_pending_edit()
         if name is None or self.doc is None or name not in self.doc.graph:
             self._show_placeholder(PLACEHOLDER)
             return
@@ -267,9 +299,16 @@ class InspectorPanel(QWidget):
             self._refresh_header()
             return
         self.node = name
+        self.name_error.hide()
         self._build_form()
         self._refresh_header()
         self.stack.setCurrentIndex(1)
+
+    def _finish_pending_edit(self) -> None:
+        """Commit what the user is typing to the layer it was typed for, before switching."""
+        focus = QApplication.focusWidget()
+        if focus is not None and self.node is not None and self.isAncestorOf(focus):
+            focus.clearFocus()  # editingFinished commits while self.node is still that layer
 
     def set_read_only(self, read_only: bool) -> None:
         """Lock every editor (while a training run uses the model), or unlock them."""
@@ -295,7 +334,9 @@ class InspectorPanel(QWidget):
     @property
     def placeholder_text(self) -> str | None:
         """The hint shown instead of a form, or None while a layer is shown."""
-        return self.placeholder.text() if self.stack.currentIndex() == 0 else None
+        if self.stack.currentIndex() != 0:
+            return None
+        return QTextDocumentFragment.fromHtml(self.placeholder.text()).toPlainText()
 
     # ------------------------------------------------------------------ building
 
@@ -307,9 +348,9 @@ class InspectorPanel(QWidget):
 
     def _clear_form(self) -> None:
         self.rows = {}
-        if self.advanced is not None:
-            self._advanced_expanded = self.advanced.expanded
         self.advanced = None
+        self._advanced_rows = []
+        self._form = None
         old = self.scroll.takeWidget()
         if old is not None:
             old.hide()
@@ -328,40 +369,47 @@ class InspectorPanel(QWidget):
             order = [k for k in order if k in ("trainable",)]
 
         container = QWidget()
-        main = QWidget(container)
-        main_form = _form(main)
+        form = _form(container)
+        form.setContentsMargins(0, 0, 6, 0)
         advanced_keys = [k for k in order if is_advanced(k, metas.get(k), node.config[k])]
         main_keys = [k for k in order if k not in advanced_keys]
-        section = _Section(f"Advanced ({len(advanced_keys)})", self._advanced_expanded, container)
-        for key in order:
-            value = node.config[key]
-            meta = metas.get(key)
-            form = section.form if key in advanced_keys else main_form
-            editor = make_editor(key, meta, value, self._vocab)
-            editor.sig_commit.connect(lambda v, k=key: self._commit(k, v))
-            editor.sig_invalid.connect(lambda msg, k=key: self._on_invalid(k, msg))
-            editor.set_read_only(self._read_only)
-            row = ParamRow(editor)
-            label = QLabel(key)
-            label.setToolTip(_param_tip(key, meta))
-            label.setBuddy(_focus_target(editor))
-            form.addRow(label, row)
-            self.rows[key] = row
         if not main_keys:
             note = QLabel("This layer has no main parameters.")
             note.setStyleSheet(f"color: {muted_color(self)}")
-            main_form.addRow(note)
-        outer = QVBoxLayout(container)
-        outer.setContentsMargins(0, 0, 6, 0)
-        outer.setSpacing(4)
-        outer.addWidget(main)
-        outer.addWidget(section)
-        outer.addStretch(1)
-        section.setVisible(bool(advanced_keys))
-        self.advanced = section
+            form.addRow(note)
+        for key in main_keys:
+            self._add_row(form, key, node.config[key], metas.get(key))
+        self._form = form
+        self.advanced = None
+        self._advanced_rows = []
+        if advanced_keys:
+            self.advanced = _SectionHeader(f"Advanced ({len(advanced_keys)})", self._advanced_expanded,
+                                           self._on_advanced_toggled, container)
+            form.addRow(self.advanced)
+            for key in advanced_keys:
+                self._advanced_rows.append(form.rowCount())
+                self._add_row(form, key, node.config[key], metas.get(key))
+            self._on_advanced_toggled(self._advanced_expanded)
         self.form_widget = container
         self.scroll.setWidget(container)
         self.scroll.verticalScrollBar().setValue(0)
+
+    def _add_row(self, form: QFormLayout, key: str, value: Any, meta: dict | None) -> None:
+        editor = make_editor(key, meta, value, self._vocab)
+        editor.sig_commit.connect(lambda v, k=key: self._commit(k, v))
+        editor.sig_invalid.connect(lambda msg, k=key: self._on_invalid(k, msg))
+        editor.set_read_only(self._read_only)
+        row = ParamRow(editor)
+        label = QLabel(key)
+        label.setToolTip(_param_tip(key, meta))
+        label.setBuddy(_focus_target(editor))
+        form.addRow(label, row)
+        self.rows[key] = row
+
+    def _on_advanced_toggled(self, expanded: bool) -> None:
+        self._advanced_expanded = expanded
+        for r in self._advanced_rows:
+            self._form.setRowVisible(r, expanded)
 
     def _refresh_values(self) -> None:
         node = self.doc.graph.node(self.node)
@@ -388,15 +436,19 @@ class InspectorPanel(QWidget):
         pending = bool(getattr(self.doc, "validation_pending", False))
         if info is None:
             self.info.setText("<i>Checking shapes…</i>" if pending or report is None else "")
+            self.info.setVisible(bool(self.info.text()))
             self.error.hide()
             return
-        parts = [f"<b>Output</b> {escape(format_shape(info.output_shape))}"]
+        parts = []
+        if info.output_shape is not None:
+            parts.append(f"<b>Output</b> {escape(format_shape(info.output_shape))}")
         if info.params is not None:
             text = f"<b>Parameters</b> {info.params:,}"
             if info.trainable_params is not None and info.trainable_params != info.params:
                 text += f" ({info.trainable_params:,} trainable)"
             parts.append(text)
         self.info.setText(" &nbsp;·&nbsp; ".join(parts))
+        self.info.setVisible(bool(parts))
         if info.error:
             self.error.setText(info.error)
             self.error.show()
@@ -416,8 +468,9 @@ class InspectorPanel(QWidget):
         if ok:
             row.clear_error()
             return
-        row.show_error(friendly_reason(reason) or "Keras does not accept this value")
         node = self.doc.graph.node(self.node)
+        reason = friendly_reason(_recover_cause(node, {key: value}, reason))
+        row.show_error(reason or "Keras does not accept this value")
         row.editor.set_value(node.config.get(key))
 
     def _on_invalid(self, key: str, message: str) -> None:

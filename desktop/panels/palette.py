@@ -205,6 +205,7 @@ class PalettePanel(QWidget):
         self.tree.setDragDropMode(QAbstractItemView.DragOnly)
         self.tree.setDefaultDropAction(Qt.CopyAction)
         self.tree.setAnimated(False)
+        self.tree.setIndentation(14)
         self.tree.expandAll()
         self.tree.doubleClicked.connect(self._on_double_clicked)
         self.tree.sig_activate.connect(self._on_enter)

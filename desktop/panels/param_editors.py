@@ -22,7 +22,7 @@ import struct
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QBoxLayout,
@@ -103,6 +103,29 @@ KERAS_OBJECTS: dict[str, dict[str, tuple[str, dict, tuple, tuple]]] = {
 }
 
 
+# Other spellings Keras accepts by name (its ALL_OBJECTS_DICT); the catalog offers
+# some of them where a layer's default is written that way (Embedding: "uniform").
+OBJECT_ALIASES = {
+    "initializer": {"uniform": "random_uniform", "normal": "random_normal", "one": "ones",
+                    "zero": "zeros"},
+    "regularizer": {"l1l2": "l1_l2"},
+    "constraint": {},
+}
+
+
+def resolve_object_name(kind: str, name: str) -> str | None:
+    """The :data:`KERAS_OBJECTS` key for a name, alias or class name Keras accepts, or None."""
+    table = KERAS_OBJECTS.get(kind, {})
+    if not isinstance(name, str):
+        return None
+    if name in table:
+        return name
+    alias = OBJECT_ALIASES.get(kind, {}).get(name)
+    if alias:
+        return alias
+    return next((key for key, spec in table.items() if spec[0] == name), None)
+
+
 def to_float32(value: float) -> float:
     """``value`` rounded through float32, as Keras stores a factor it keeps as a tensor."""
     try:
@@ -131,10 +154,8 @@ def keras_object(kind: str, name: str) -> dict:
 
 
 def _object_spec(kind: str, name: str):
-    table = KERAS_OBJECTS.get(kind, {})
-    if name in table:
-        return table[name]
-    return next((spec for spec in table.values() if spec[0] == name), None)
+    key = resolve_object_name(kind, name)
+    return KERAS_OBJECTS[kind][key] if key else None
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -385,7 +406,8 @@ class ParamEditor(QWidget):
         try:
             self._show(self._value)
         finally:
-            del blockers
+            for blocker in blockers:
+                blocker.unblock()
 
     def set_read_only(self, read_only: bool) -> None:
         for w in self.findChildren(QWidget):
@@ -643,6 +665,7 @@ class KerasObjectEditor(ParamEditor):
         self._layout.addWidget(self.args)
         self.arg_edits: dict[str, QLineEdit] = {}
         self._items: list = []
+        self._read_only = False
         self.set_value(value)
 
     # the value in dict form ---------------------------------------------
@@ -676,27 +699,37 @@ class KerasObjectEditor(ParamEditor):
         self._show_args(value)
 
     def _show_args(self, value):
-        while self.args_layout.count():
-            item = self.args_layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
-        self.arg_edits = {}
         d = self._as_dict(value)
         spec = _object_spec(self.kind, d["class_name"]) if d else None
-        args = [a for a in (spec[2] if spec else ()) if a in (d.get("config") or {})]
-        for row, arg in enumerate(args):
-            label = QLabel(arg, self.args)
-            edit = QLineEdit(self.args)
+        args = tuple(a for a in (spec[2] if spec else ()) if a in (d.get("config") or {}))
+        if args != tuple(self.arg_edits):
+            # Another class: new fields. (The same class keeps its fields, and their focus.)
+            while self.args_layout.count():
+                item = self.args_layout.takeAt(0)
+                if item.widget() is not None:
+                    item.widget().deleteLater()
+            self.arg_edits = {}
+            for row, arg in enumerate(args):
+                label = QLabel(arg, self.args)
+                edit = QLineEdit(self.args)
+                edit.setPlaceholderText("random" if arg == "seed" else "None")
+                edit.setToolTip("An integer seed; empty for a fresh random seed" if arg == "seed"
+                                else f"{arg} of {d['class_name']} (e.g. 0.01 or 1e-4)")
+                edit.editingFinished.connect(lambda a=arg, e=edit: self._on_arg_edited(a, e))
+                self.args_layout.addWidget(label, row, 0)
+                self.args_layout.addWidget(edit, row, 1)
+                self.arg_edits[arg] = edit
+        for arg, edit in self.arg_edits.items():
             shown = d["config"].get(arg)
-            edit.setText("" if shown is None else format_number(shown))
-            edit.setPlaceholderText("random" if arg == "seed" else "None")
-            edit.setToolTip("An integer seed; empty for a fresh random seed"
-                            if arg == "seed" else f"{arg} of {d['class_name']} (e.g. 0.01 or 1e-4)")
-            edit.editingFinished.connect(lambda a=arg, e=edit: self._on_arg_edited(a, e))
-            self.args_layout.addWidget(label, row, 0)
-            self.args_layout.addWidget(edit, row, 1)
-            self.arg_edits[arg] = edit
+            with QSignalBlocker(edit):
+                edit.setText("" if shown is None else format_number(shown))
+                edit.setCursorPosition(0)
+            edit.setReadOnly(self._read_only)
         self.args.setVisible(bool(args))
+
+    def set_read_only(self, read_only: bool) -> None:
+        self._read_only = read_only
+        super().set_read_only(read_only)
 
     # user edits -----------------------------------------------------------
 
@@ -982,5 +1015,5 @@ __all__ = [
     "JsonEditor", "KerasObjectEditor", "LayerEditor", "NumberEditor", "ParamEditor", "StrEditor",
     "TupleEditor", "editor_kind", "error_color", "format_number", "format_tuple", "infer_kind",
     "is_advanced", "keras_object", "layer_summary", "make_editor", "muted_color", "parse_json",
-    "parse_number", "parse_tuple", "same_value", "to_float32",
+    "parse_number", "parse_tuple", "resolve_object_name", "same_value", "to_float32",
 ]

@@ -1,0 +1,71 @@
+"""Qt test set-up: offscreen rendering, a fresh Document per test, one worker thread."""
+import os
+
+# Before any QApplication exists (pytest-qt creates it lazily).
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pytest  # noqa: E402
+
+# What the offscreen platform cannot do (raise a tooltip window, size hints of
+# native windows) is not a fault of the program under test.
+OFFSCREEN_LIMITS = r"This plugin does not support"
+
+
+def pytest_collection_modifyitems(config, items):
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_LIMITS))
+
+
+def _close_document(doc) -> None:
+    """Detach a Document from the shared validation thread so it goes quiet."""
+    from desktop.document import engine
+
+    doc._timer.stop()
+    try:
+        engine().worker.sig_done.disconnect(doc._on_validated)
+    except (RuntimeError, TypeError):
+        pass
+    doc.graph.unsubscribe(doc._on_graph_event)
+    doc.undo_stack.clear()
+
+
+@pytest.fixture
+def make_doc(qtbot):
+    """A factory of Documents (``make_doc(project=None)``), all closed at teardown."""
+    from desktop.document import Document
+    from models.project import new_project
+
+    docs = []
+
+    def make(project=None):
+        doc = Document(project or new_project())
+        docs.append(doc)
+        return doc
+
+    yield make
+    for doc in docs:
+        _close_document(doc)
+
+
+@pytest.fixture
+def doc(make_doc):
+    """An empty project's Document."""
+    return make_doc()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_validation_thread():
+    yield
+    from desktop.document import _Engine
+
+    eng = _Engine._instance
+    if eng is not None:
+        # The worker may still be importing TensorFlow (several seconds) when the
+        # last test ends; a QThread destroyed while running aborts the process.
+        eng.thread.quit()
+        eng.thread.wait(120_000)
+    _Engine.shutdown()
