@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    _quiet_offscreen_notes()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LayerForge")
     app.setOrganizationName("LayerForge")
@@ -53,6 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     code = app.exec()
     _shutdown(code)
     return code
+
+
+def _quiet_offscreen_notes() -> None:
+    """Drop Qt's notes about what the offscreen platform cannot do (native size hints...).
+
+    They are not problems of the app; everything else Qt says still reaches stderr.
+    """
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(_mode, _context, message):
+        if "This plugin does not support" in message:
+            return
+        sys.stderr.write(message + "\n")
+
+    qInstallMessageHandler(handler)
 
 
 def _screenshot_and_exit(app, window, path: str, has_file: bool) -> int:
