@@ -113,12 +113,33 @@ class MoveNodesCommand(QUndoCommand):
 
 
 class SetConfigCommand(QUndoCommand):
+    """A parameter change; quick repeats on the same parameter (spin-box arrows) merge."""
+
+    ID = 1002
+    MERGE_SECONDS = 1.5
+
     def __init__(self, doc, name: str, updates: dict):
+        import time
+
         keys = ", ".join(updates)
         super().__init__(f"Set {keys} of {name}")
         self.doc, self.name, self.updates = doc, name, dict(updates)
         self.previous: dict = {}
         self.new_name = updates.get("name", name)
+        self.when = time.monotonic()
+
+    def id(self):
+        return self.ID
+
+    def mergeWith(self, other):
+        if (not isinstance(other, SetConfigCommand) or other.name != self.name
+                or set(other.updates) != set(self.updates) or "name" in self.updates
+                or other.when - self.when > self.MERGE_SECONDS):
+            return False
+        # Keep our "previous" (the value before the burst); take the newest value.
+        self.updates = dict(other.updates)
+        self.when = other.when
+        return True
 
     def redo(self):
         self.previous = self.doc.graph.set_config(self.name, self.updates)

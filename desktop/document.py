@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from desktop import commands as C
@@ -18,20 +18,65 @@ from models.graph import Edge, Graph, GraphError, GraphEvent
 from models.project import Project, new_project
 
 
-class ValidationWorker(QObject):
-    """Lives in a worker thread: loads Keras once, then validates graph snapshots."""
+class _Call:
+    """``emit(*args)`` queues a job for the engine thread (the old signal's spelling)."""
+
+    def __init__(self, engine, kind):
+        self._engine, self._kind = engine, kind
+
+    def emit(self, *args):
+        self._engine._queue.put((self._kind, args))
+
+
+class _Engine(QObject):
+    """One background thread for all Keras work of the editor (TensorFlow loads once).
+
+    It is a plain Python thread fed by a queue, not a QThread: TensorFlow
+    imported and run inside a QThread crashed now and then (seen in
+    ``stateless_truncated_normal``), never in a Python thread. Results come
+    back as Qt signals, which Qt queues to the receivers' (UI) thread.
+
+    Signals:
+        sig_keras_ready(float): Keras is loaded (seconds it took).
+        sig_done(int, object): (token, ValidationReport) for a validation request.
+    """
 
     sig_keras_ready = Signal(float)
-    sig_done = Signal(int, object)  # token, ValidationReport
+    sig_done = Signal(int, object)
+    _instance = None
+    STACK_BYTES = 64 * 1024 * 1024  # deep symbolic traces of big graphs recurse a lot
 
     def __init__(self):
         super().__init__()
-        self._validator = None
+        import queue
+        import threading
 
-    @Slot()
-    def load(self):
+        self._queue: "queue.Queue" = queue.Queue()
+        self._validator = None
+        self.ready = False
+        self.worker = self  # callers connect to engine().worker.sig_*
+        self.sig_request = _Call(self, "validate")
+        self.sig_load = _Call(self, "load")
+        self.sig_keras_ready.connect(self._on_ready)
+        old = threading.stack_size()
+        try:
+            threading.stack_size(self.STACK_BYTES)
+        except (ValueError, RuntimeError):
+            pass
+        try:
+            self.thread = threading.Thread(target=self._loop, name="layerforge-keras", daemon=True)
+            self.thread.start()
+        finally:
+            threading.stack_size(old)
+
+    def _on_ready(self, _seconds):
+        self.ready = True
+
+    def _load(self):
         import time
 
+        if self._validator is not None:
+            return
         t0 = time.perf_counter()
         from models import backend
         from models.validate import Validator
@@ -40,34 +85,22 @@ class ValidationWorker(QObject):
         self._validator = Validator()
         self.sig_keras_ready.emit(time.perf_counter() - t0)
 
-    @Slot(int, object)
-    def validate(self, token: int, graph: Graph):
-        if self._validator is None:
-            self.load()
-        self.sig_done.emit(token, self._validator.validate(graph))
+    def _loop(self):
+        while True:
+            kind, args = self._queue.get()
+            if kind == "stop":
+                return
+            try:
+                if kind == "load":
+                    self._load()
+                elif kind == "validate":
+                    token, graph = args
+                    self._load()
+                    self.sig_done.emit(token, self._validator.validate(graph))
+            except Exception as exc:  # never let the engine die; say what happened
+                import sys
 
-
-class _Engine(QObject):
-    """One worker thread for the whole app (TensorFlow is loaded once)."""
-
-    sig_request = Signal(int, object)
-    sig_load = Signal()
-    _instance = None
-
-    def __init__(self):
-        super().__init__()
-        self.thread = QThread()
-        self.thread.setObjectName("layerforge-keras")
-        self.worker = ValidationWorker()
-        self.worker.moveToThread(self.thread)
-        self.sig_request.connect(self.worker.validate)
-        self.sig_load.connect(self.worker.load)
-        self.thread.start()
-        self.ready = False
-        self.worker.sig_keras_ready.connect(self._on_ready)
-
-    def _on_ready(self, _seconds):
-        self.ready = True
+                print(f"layerforge: background check failed: {exc}", file=sys.stderr)
 
     @classmethod
     def get(cls) -> "_Engine":
@@ -77,14 +110,16 @@ class _Engine(QObject):
 
     @classmethod
     def shutdown(cls, timeout_ms: int = 5000) -> bool:
-        """Stop the worker thread; False if it did not finish in time."""
+        """Stop the engine thread; False if it is still busy (e.g. importing TensorFlow)."""
         if cls._instance is None:
             return True
-        cls._instance.thread.quit()
-        finished = cls._instance.thread.wait(timeout_ms)
-        if finished:
-            cls._instance = None
-        return finished
+        inst = cls._instance
+        inst._queue.put(("stop", ()))
+        inst.thread.join(timeout_ms / 1000.0)
+        if inst.thread.is_alive():
+            return False
+        cls._instance = None
+        return True
 
 
 def engine() -> _Engine:
@@ -371,7 +406,11 @@ class Document(QObject):
             backend.keras().saving.deserialize_keras_object(entry)
         except Exception as exc:  # Keras's own check of the value
             msg = " ".join(str(exc).split())
-            return f"{msg[:300]}"
+            # Keras wraps the real cause: "... could not be deserialized ... Exception
+            # encountered: <cause>". The cause is what the user needs.
+            if "Exception encountered:" in msg:
+                msg = msg.rsplit("Exception encountered:", 1)[1].strip()
+            return msg[:300]
         finally:
             backend.keras_lock.release()
         return ""

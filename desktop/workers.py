@@ -1,61 +1,58 @@
-"""Run a plain function off the UI thread and get its result back on the UI thread."""
+"""Run a plain function off the UI thread and get its result back on the UI thread.
+
+The work runs in a Python thread (never a QThread: TensorFlow run inside a
+QThread crashed now and then); the result comes back through a Qt signal,
+which Qt delivers on the UI thread.
+"""
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
-
-
-class _FunctionWorker(QObject):
-    sig_done = Signal(object)
-    sig_failed = Signal(str)
-
-    def __init__(self, fn: Callable[[], Any]):
-        super().__init__()
-        self._fn = fn
-
-    @Slot()
-    def run(self):
-        try:
-            result = self._fn()
-        except Exception as exc:  # reported to the UI, never raised into Qt
-            self.sig_failed.emit(" ".join(str(exc).split()) or type(exc).__name__)
-        else:
-            self.sig_done.emit(result)
+from PySide6.QtCore import QObject, Signal, Slot
 
 
 class _Relay(QObject):
-    """Lives on the UI thread, so queued signals deliver the callbacks there."""
+    """Lives on the UI thread; the worker emits into it, Qt queues the call here."""
+
+    sig_done = Signal(object)
+    sig_failed = Signal(str)
 
     def __init__(self, on_done, on_failed, parent):
         super().__init__(parent)
         self._on_done, self._on_failed = on_done, on_failed
+        self.sig_done.connect(self._done)
+        self.sig_failed.connect(self._failed)
 
     @Slot(object)
-    def done(self, result):
-        self._on_done(result)
-        self.deleteLater()
+    def _done(self, result):
+        try:
+            self._on_done(result)
+        finally:
+            self.deleteLater()
 
     @Slot(str)
-    def failed(self, message):
-        self._on_failed(message)
-        self.deleteLater()
+    def _failed(self, message):
+        try:
+            self._on_failed(message)
+        finally:
+            self.deleteLater()
 
 
 def run_in_thread(owner: QObject, fn: Callable[[], Any], on_done: Callable[[Any], None],
-                  on_failed: Callable[[str], None]) -> QThread:
-    """Call ``fn()`` in a new QThread; ``on_done(result)`` or ``on_failed(message)`` run on the UI thread."""
-    thread = QThread(owner)
-    worker = _FunctionWorker(fn)
-    worker.moveToThread(thread)
+                  on_failed: Callable[[str], None]) -> threading.Thread:
+    """Call ``fn()`` in a background thread; ``on_done(result)`` or ``on_failed(message)``
+    then run on the UI thread. Errors become a one-line message, never a traceback."""
     relay = _Relay(on_done, on_failed, owner)
-    thread.started.connect(worker.run)
-    worker.sig_done.connect(relay.done)
-    worker.sig_failed.connect(relay.failed)
-    worker.sig_done.connect(thread.quit)
-    worker.sig_failed.connect(thread.quit)
-    thread.finished.connect(worker.deleteLater)
-    thread.finished.connect(thread.deleteLater)
-    thread._worker = worker  # keep the worker alive as long as its thread runs
+
+    def work():
+        try:
+            result = fn()
+        except Exception as exc:
+            relay.sig_failed.emit(" ".join(str(exc).split()) or type(exc).__name__)
+        else:
+            relay.sig_done.emit(result)
+
+    thread = threading.Thread(target=work, name="layerforge-task", daemon=True)
     thread.start()
     return thread

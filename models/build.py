@@ -136,6 +136,67 @@ def load_model_file(path: str | Path):
     return graph_from_model(model), model
 
 
+def read_keras_archive(path: str | Path) -> tuple[Graph, dict | None]:
+    """The graph (and compile config) of a ``.keras`` file, read without TensorFlow.
+
+    A ``.keras`` file is a zip holding ``config.json`` (the model's Keras config)
+    and ``model.weights.h5``. Reading the config directly opens even an
+    800-layer model in a blink; the weights are loaded later, when a model is
+    built (``model.load_weights`` reads ``.keras`` files).
+
+    Raises:
+        ImportModelError: naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImportModelError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise ImportModelError(
+            f"{path}: not a valid .keras file (it should be a zip archive; the file is "
+            "truncated or not a Keras model)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if "config.json" not in names:
+                raise ImportModelError(f"{path}: the archive has no config.json, so it is not "
+                                       "a Keras model file")
+            data = json.loads(archive.read("config.json").decode("utf-8"))
+    except ImportModelError:
+        raise
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ImportModelError(f"{path}: the archive is damaged ({exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ImportModelError(f"{path}: its config.json is damaged ({exc})") from None
+    class_name = data.get("class_name")
+    if class_name not in ("Functional", "Sequential", "Model") or "config" not in data:
+        raise ImportModelError(
+            f"{path}: holds a {class_name or 'non-standard'} model; only Functional and "
+            "Sequential models can be shown as a graph (a subclassed model's wiring lives in "
+            "Python code)")
+    try:
+        graph = Graph.from_keras_config(data["config"], class_name)
+    except (GraphError, KeyError, TypeError, ValueError) as exc:
+        raise ImportModelError(f"{path}: the model config is not understood ({exc})") from None
+    return graph, data.get("compile_config")
+
+
+def recipe_from_compile_config(compile_config: dict | None) -> dict:
+    """The recipe keys a saved model's compile config gives (optimizer, loss, metrics)."""
+    out: dict = {}
+    if not isinstance(compile_config, dict):
+        return out
+    opt = compile_config.get("optimizer")
+    if isinstance(opt, (str, dict)):
+        out["optimizer"] = opt if isinstance(opt, dict) else {"class_name": opt, "config": {}}
+    loss = compile_config.get("loss")
+    if isinstance(loss, (str, dict)):
+        out["loss"] = loss
+    metrics = compile_config.get("metrics")
+    if isinstance(metrics, list) and all(isinstance(m, str) for m in metrics):
+        out["metrics"] = metrics
+    return out
+
+
 def _model_json(text: str, path: Path) -> str:
     try:
         data = json.loads(text)

@@ -62,21 +62,31 @@ def load_any(path: str):
             return Project.load(p)
         except ProjectError as exc:
             raise CommandError(str(exc)) from None
-    from models.build import MODEL_SUFFIXES, ImportModelError, load_model_file
+    from models.build import (MODEL_SUFFIXES, ImportModelError, load_model_file,
+                              read_keras_archive, recipe_from_compile_config)
 
     if suffix in MODEL_SUFFIXES:
-        try:
-            graph, model = load_model_file(p)
-        except ImportModelError as exc:
-            raise CommandError(str(exc)) from None
         from models.layout import layered_layout
         from models.project import new_project
 
+        try:
+            if suffix == ".keras":
+                # Straight from the archive: no TensorFlow needed to see the graph;
+                # the weights load from the same file when a model is built.
+                graph, compile_config = read_keras_archive(p)
+                weights = p.resolve()
+            else:
+                graph, model = load_model_file(p)
+                compile_config = None
+                weights = model.get_weights() if suffix != ".json" else None
+        except ImportModelError as exc:
+            raise CommandError(str(exc)) from None
         project = new_project(graph)
+        project.recipe.update(recipe_from_compile_config(compile_config))
         project.meta["imported_from"] = str(p)
         project.positions().update({k: list(v) for k, v in layered_layout(graph).items()})
-        if suffix != ".json":
-            project.weights[project.main_name] = model.get_weights()
+        if weights is not None:
+            project.weights[project.main_name] = weights
         return project
     if not p.exists():
         raise CommandError(f"{path}: no such file")
@@ -345,11 +355,13 @@ def cmd_train(args) -> int:
     notes = []
     if args.data:
         from models.adapt import adapt_to_data
-        from models.data import DataError, load_dataset
+        from models.data import DataError
+        from models.training import effective_recipe, load_project_data
 
         project.dataset = _parse_data_spec(args.data, args.target)
         try:
-            dataset = load_dataset(project.dataset, seed=int(project.recipe.get("seed", 0)))
+            # The recipe's split fractions and sample limit apply to other data too.
+            dataset = load_project_data(project, effective_recipe(project.recipe, quick=args.quick))
         except DataError as exc:
             raise CommandError(str(exc)) from None
         notes = adapt_to_data(project, dataset)

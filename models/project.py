@@ -177,7 +177,15 @@ class Project:
                     old = self.weights_path(graph_name)
                     src = old if old.exists() else None
                 if isinstance(src, (str, Path)) and Path(src).exists() and Path(src) != dest:
-                    _atomic_copy(Path(src), dest)
+                    if Path(src).suffix == ".keras":
+                        # Weights still inside an imported .keras archive.
+                        _atomic_keras_weights(self.build(graph_name), dest)
+                    else:
+                        _atomic_copy(Path(src), dest)
+                    self.weights[graph_name] = dest
+                elif isinstance(src, list):
+                    model = self.build(graph_name)
+                    _atomic_keras_weights(model, dest)
                     self.weights[graph_name] = dest
         _atomic_write_text(target, text)
         self.path = target

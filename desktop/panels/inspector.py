@@ -71,10 +71,16 @@ def _recover_cause(node, updates: dict, reason: str) -> str:
     config.update(copy.deepcopy(updates))
     entry = {"module": node.module, "class_name": node.class_name, "config": config,
              "registered_name": node.registered_name}
+    lock = getattr(backend, "keras_lock", None)
+    if lock is not None and not lock.acquire(timeout=0.05):
+        return reason  # the validation thread has Keras; the short message will do
     try:
         backend.keras().saving.deserialize_keras_object(entry)
     except Exception as exc:  # the refusal we are explaining
         return " ".join(str(exc).split())
+    finally:
+        if lock is not None:
+            lock.release()
     return reason
 
 
@@ -178,7 +184,9 @@ class InspectorPanel(QWidget):
         self.doc = None
         self.node: str | None = None
         self.rows: dict[str, ParamRow] = {}
-        self._read_only = False
+        self._read_only = False       # what the editors show: either of the two below
+        self._own_read_only = False   # set_read_only()
+        self._doc_read_only = False   # the document's own lock (training)
         self._advanced_expanded = False
         self._vocab = _vocabularies(self.catalog)
 
@@ -243,7 +251,11 @@ class InspectorPanel(QWidget):
         self.error.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.error.setStyleSheet(f"color: {error_color(self)}")
         self.error.hide()
-        for label in (self.description, self.info, self.error, self.name_error):
+        self.lock_note = QLabel("Read-only while a training run uses the model", self.header)
+        self.lock_note.setWordWrap(True)
+        self.lock_note.setStyleSheet(f"color: {muted_color(self)}; font-style: italic")
+        self.lock_note.hide()
+        for label in (self.description, self.info, self.error, self.name_error, self.lock_note):
             label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         layout = QVBoxLayout(self.header)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -254,6 +266,7 @@ class InspectorPanel(QWidget):
         layout.addWidget(self.description)
         layout.addWidget(self.info)
         layout.addWidget(self.error)
+        layout.addWidget(self.lock_note)
 
     # ------------------------------------------------------------------ public
 
@@ -269,12 +282,17 @@ class InspectorPanel(QWidget):
         if doc is not None:
             for signal, slot in self._connections():
                 signal.connect(slot)
+        self._doc_read_only = bool(getattr(doc, "read_only", False))
+        self._apply_read_only()
         self.show_node(None)
 
     def _connections(self):
-        return [(self.doc.sig_graph_event, self._on_graph_event),
-                (self.doc.sig_validated, self._on_validated),
-                (self.doc.sig_reset, self._on_reset)]
+        pairs = [(self.doc.sig_graph_event, self._on_graph_event),
+                 (self.doc.sig_validated, self._on_validated),
+                 (self.doc.sig_reset, self._on_reset)]
+        if hasattr(self.doc, "sig_read_only_changed"):  # the document locks itself while training
+            pairs.append((self.doc.sig_read_only_changed, self._on_doc_read_only))
+        return pairs
 
     def show_node(self, name: str | Sequence[str] | None) -> None:
         """Edit layer ``name``; ``None`` shows a hint, a list of several names their count."""
@@ -311,9 +329,21 @@ class InspectorPanel(QWidget):
             focus.clearFocus()  # editingFinished commits while self.node is still that layer
 
     def set_read_only(self, read_only: bool) -> None:
-        """Lock every editor (while a training run uses the model), or unlock them."""
-        self._read_only = bool(read_only)
+        """Lock every editor (while a training run uses the model), or unlock them.
+
+        The panel is also read-only while its document is (``Document.read_only``).
+        """
+        self._own_read_only = bool(read_only)
+        self._apply_read_only()
+
+    def _on_doc_read_only(self, read_only: bool) -> None:
+        self._doc_read_only = bool(read_only)
+        self._apply_read_only()
+
+    def _apply_read_only(self) -> None:
+        self._read_only = self._own_read_only or self._doc_read_only
         self.name_edit.setReadOnly(self._read_only)
+        self.lock_note.setVisible(self._read_only)
         for row in self.rows.values():
             row.editor.set_read_only(self._read_only)
 

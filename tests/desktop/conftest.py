@@ -62,10 +62,5 @@ def _stop_validation_thread():
     yield
     from desktop.document import _Engine
 
-    eng = _Engine._instance
-    if eng is not None:
-        # The worker may still be importing TensorFlow (several seconds) when the
-        # last test ends; a QThread destroyed while running aborts the process.
-        eng.thread.quit()
-        eng.thread.wait(120_000)
-    _Engine.shutdown()
+    # The engine may still be importing TensorFlow when the last test ends; let it finish.
+    _Engine.shutdown(timeout_ms=120_000)
