@@ -447,6 +447,34 @@ class Document(QObject):
                 "dataset": copy.deepcopy(p.dataset)}
 
     @_unless_read_only(_NONE)
+    def group(self, names, group_name: str = "block") -> tuple[str | None, str]:
+        """Fold the selected layers into one nested model (one undo step).
+
+        Returns ``(new node name, "")`` or ``(None, reason)``.
+        """
+        report = self.report
+        specs = {}
+        for n, info in (report.nodes.items() if report else ()):
+            for ci, shapes in enumerate(info.output_shapes):
+                for ti, shape in enumerate(shapes):
+                    specs[(n, ci, ti)] = (list(shape), info.output_dtypes[ci][ti])
+        try:
+            grouped = self.graph.grouped(names, group_name, specs)
+        except GraphError as exc:
+            return None, str(exc)
+        if report is None or self.validation_pending:
+            return None, "wait a moment until the shapes are known, then group again"
+        new = next(n for n in grouped.nodes if n not in self.graph.nodes)
+        before = self._state()
+        after = dict(before, graph=grouped.to_dict())
+        members = [self.position(n) for n in names if n in self.graph]
+        cmd = C.ProjectStateCommand(self, f"Group {len(members)} layers", before, after)
+        self.undo_stack.push(cmd)
+        if members:
+            xs, ys = zip(*members)
+            self.set_position(new, (sum(xs) / len(xs), sum(ys) / len(ys)))
+        return new, ""
+
     def set_dataset(self, spec: dict | None) -> None:
         """Choose the project's data (one undo step)."""
         if spec == self.project.dataset:

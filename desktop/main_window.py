@@ -188,6 +188,10 @@ class MainWindow(QMainWindow):
         for k in ("cut", "copy", "paste", "duplicate", "delete", "select_all"):
             if k in va:
                 em.addAction(va[k])
+        em.addSeparator()
+        A["group"] = self._action("&Group into Sub-model", self.group_selection, "Ctrl+G",
+                                  "Fold the selected layers into one nested model")
+        em.addAction(A["group"])
         vm = mb.addMenu("&View")
         for k in ("zoom_in", "zoom_out", "reset_zoom", "fit", "layout", "snap"):
             if k in va:
@@ -278,6 +282,15 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # shown, not raised: the editor stays usable
             self.code_panel.text.setPlainText(f"# Could not generate code: {exc}")
         self._code_dirty = False
+
+    def group_selection(self):
+        names = self.view.selected_nodes()
+        new, reason = self.doc.group(names)
+        if new is None:
+            self._on_message(f"Cannot group: {reason}")
+        else:
+            self.view.select([new])
+            self._on_message(f"Grouped {len(names)} layers into {new}")
 
     def log_message(self, text: str):
         self.log.appendPlainText(time.strftime("%H:%M:%S  ") + text)

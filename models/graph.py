@@ -671,6 +671,105 @@ class Graph:
             self._emit(GraphEvent("edge_added", edge=edge))
         return mapping
 
+    def grouped(self, names: Iterable[str], group_name: str,
+                input_specs: dict[tuple[str, int, int], tuple[list, str]]) -> "Graph":
+        """A copy of this graph with ``names`` folded into one nested Functional model.
+
+        Args:
+            names: the layers to group.
+            group_name: the new nested model's name.
+            input_specs: ``(src, call, index) -> (shape, dtype)`` for every tensor
+                that enters the group from outside (batch axis included), e.g.
+                from a validation report.
+
+        Raises:
+            GraphError: when the selection cannot form a sub-model (an Input
+                layer in it, a shared layer called from both sides, nothing
+                flowing out, an unknown input shape).
+        """
+        chosen = [n for n in self.nodes if n in set(names)]
+        if not chosen:
+            raise GraphError("select the layers to group first")
+        for n in chosen:
+            node = self.nodes[n]
+            if node.is_input:
+                raise GraphError(f"{n!r} is an Input layer; group the layers after it")
+            if len(node.calls) != 1:
+                raise GraphError(f"{n!r} is shared by several calls; it cannot move into a group")
+        inside = set(chosen)
+        g = self.copy()
+        group_name = g.unique_name(group_name)
+        entering = [e for e in g.edges if e.dst in inside and e.src not in inside]
+        leaving = [e for e in g.edges if e.src in inside and e.dst not in inside]
+        outputs_decl = [Port(*p) for p in _leaves(g.output_structure)] if g.output_structure else []
+        out_ports: list[tuple[str, int, int]] = []
+        for e in leaving:
+            key = (e.src, e.src_call, e.src_index)
+            if key not in out_ports:
+                out_ports.append(key)
+        for p in (outputs_decl or g.output_ports()):
+            key = (p.node, p.call, p.index)
+            if p.node in inside and key not in out_ports:
+                out_ports.append(key)
+        if not out_ports:
+            raise GraphError("nothing flows out of the selection; include the layer that feeds the rest")
+        in_ports: list[tuple[str, int, int]] = []
+        for e in entering:
+            key = (e.src, e.src_call, e.src_index)
+            if key not in in_ports:
+                in_ports.append(key)
+        if not in_ports:
+            raise GraphError("nothing flows into the selection; it needs at least one input")
+        sub = Graph(group_name)
+        input_names = {}
+        for i, key in enumerate(in_ports):
+            if key not in input_specs:
+                raise GraphError(f"the shape coming from {key[0]!r} is not known yet; "
+                                 "fix the model's errors first")
+            shape, dtype = input_specs[key]
+            iname = sub.unique_name(f"{group_name}_input_{i}" if len(in_ports) > 1 else f"{group_name}_input")
+            sub.nodes[iname] = Node(iname, "InputLayer", {
+                "batch_shape": list(shape), "dtype": dtype, "sparse": False, "ragged": False,
+                "name": iname, "optional": False}, module="keras.layers")
+            input_names[key] = iname
+        for n in chosen:
+            sub.nodes[n] = Node.from_dict(copy.deepcopy(g.nodes[n].to_dict()))
+        for e in g.edges:
+            if e.dst in inside:
+                if e.src in inside:
+                    sub.edges.append(e)
+                else:
+                    sub.edges.append(Edge(input_names[(e.src, e.src_call, e.src_index)], 0, 0,
+                                          e.dst, e.dst_call, e.dst_slot))
+        sub.input_structure = [[input_names[k], 0, 0] for k in in_ports]
+        sub.output_structure = [list(k) for k in out_ports]
+        if len(in_ports) == 1:
+            args: list = [{SLOT: 0}]
+        else:
+            args = [[{SLOT: i} for i in range(len(in_ports))]]
+        group = Node(group_name, "Functional", {"name": group_name, "trainable": True},
+                     module="keras.src.models.functional", registered_name="Functional",
+                     calls=[Call(args=args, kwargs={},
+                                 slots=[Slot(f"input_{i}" if i else "input") for i in range(len(in_ports))])],
+                     subgraph=sub)
+        for n in chosen:
+            del g.nodes[n]
+        g.edges = [e for e in g.edges if e.src not in inside and e.dst not in inside]
+        g.nodes[group_name] = group
+        for i, key in enumerate(in_ports):
+            g.edges.append(Edge(key[0], key[1], key[2], group_name, 0, i))
+        for e in leaving:
+            j = out_ports.index((e.src, e.src_call, e.src_index))
+            g.edges.append(Edge(group_name, 0, j, e.dst, e.dst_call, e.dst_slot))
+        if g.output_structure is not None:
+            def remap(leaf):
+                key = tuple(leaf)
+                if leaf[0] in inside:
+                    return [group_name, 0, out_ports.index(key)]
+                return leaf
+            g.output_structure = _map_leaves(g.output_structure, remap)
+        return g
+
     # ----------------------------------------------------------------- (de)serialisation
 
     def to_dict(self) -> dict:
@@ -787,6 +886,18 @@ def _leaves(structure: Any) -> list:
     if isinstance(structure, (list, tuple)):
         return [leaf for v in structure for leaf in _leaves(v)]
     return []
+
+
+def _map_leaves(structure: Any, fn) -> Any:
+    if structure is None:
+        return None
+    if _is_leaf(structure):
+        return fn(list(structure))
+    if isinstance(structure, dict):
+        return {k: _map_leaves(v, fn) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return [_map_leaves(v, fn) for v in structure]
+    return structure
 
 
 def _rename_in_structure(structure: Any, old: str, new: str) -> Any:

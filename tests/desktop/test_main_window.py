@@ -121,3 +121,22 @@ def test_screenshot_of_an_empty_project_is_quick_and_needs_no_tensorflow(tmp_pat
     assert img.width() >= 1000 and img.height() >= 600
     print(f"empty-project screenshot in {elapsed:.2f} s")
     assert r.stderr.strip() == ""
+
+
+def test_group_selection_into_a_sub_model_and_undo(window, qtbot):
+    window.open_path("gallery:cnn", ask=False)
+    report = _wait_valid(qtbot, window.doc)
+    params = report.params
+    before = window.doc.graph.to_dict()
+    window.view.select(["conv_1", "conv_2", "pool_1"])
+    window.actions["group"].trigger()
+    assert "block" in window.doc.graph and "conv_1" not in window.doc.graph
+    report = _wait_valid(qtbot, window.doc)
+    assert report.valid and report.params == params
+    assert report.nodes["block"].output_shape == [None, 4, 4, 32]
+    window.doc.undo_stack.undo()
+    assert window.doc.graph.to_dict() == before
+    # An Input cannot go into a group: refused with the reason.
+    window.view.select(["image", "conv_1"])
+    window.actions["group"].trigger()
+    assert "Input layer" in window.statusBar().currentMessage()

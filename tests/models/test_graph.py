@@ -177,3 +177,36 @@ def test_snake_case_matches_keras_naming(cls, name):
 def test_edge_from_list_validates_length():
     with pytest.raises(GraphError):
         Edge.from_list(["a", 0, 0])
+
+
+def test_grouping_a_selection_into_a_sub_model_keeps_the_function():
+    import numpy as np
+
+    from models import backend
+    from models.build import build_model, graph_from_model
+    from models.validate import validate
+
+    keras = backend.keras()
+    L = keras.layers
+    x = keras.Input((8,), name="x")
+    a = L.Dense(6, name="a")(x)
+    s = L.Add(name="add")([L.Dense(6, name="b")(a), L.Dense(6, name="c")(a)])
+    model = keras.Model(x, L.Dense(2, name="out")(s))
+    graph = graph_from_model(model)
+    report = validate(graph)
+    specs = {(n, c, t): (list(sh), info.output_dtypes[c][t])
+             for n, info in report.nodes.items()
+             for c, shapes in enumerate(info.output_shapes) for t, sh in enumerate(shapes)}
+    grouped = graph.grouped(["b", "c", "add"], "block", specs)
+    assert set(grouped.nodes) == {"x", "a", "block", "out"}
+    assert set(grouped.node("block").subgraph.nodes) == {"block_input", "b", "c", "add"}
+    rebuilt = build_model(grouped)
+    rebuilt.get_layer("block").set_weights(
+        [w for n in ("b", "c") for w in model.get_layer(n).get_weights()])
+    for n in ("a", "out"):
+        rebuilt.get_layer(n).set_weights(model.get_layer(n).get_weights())
+    data = np.random.default_rng(0).standard_normal((3, 8)).astype("float32")
+    np.testing.assert_allclose(np.asarray(model(data)), np.asarray(rebuilt(data)), atol=1e-6)
+    with pytest.raises(GraphError, match="Input layer"):
+        graph.grouped(["x", "a"], "g", specs)
+    assert graph.to_dict() == graph_from_model(model).to_dict()  # the original is untouched
