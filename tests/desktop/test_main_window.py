@@ -20,10 +20,12 @@ def window(qtbot, tmp_path, monkeypatch):
     from desktop.main_window import MainWindow
 
     w = MainWindow(offer_recovery=False)
-    qtbot.addWidget(w)
     w.show()
     yield w
+    # Closing asks about unsaved changes; nobody is there to answer in a test.
     w.doc.undo_stack.setClean()
+    w.close()
+    w.deleteLater()
 
 
 def _wait_valid(qtbot, doc):
@@ -69,13 +71,13 @@ def test_autosave_and_recovery_restore_unsaved_work(window, qtbot, tmp_path):
     from desktop.main_window import MainWindow
 
     second = MainWindow(offer_recovery=False)
-    qtbot.addWidget(second)
     assert second.restore_recovery(recovery)
     assert added in second.doc.graph
     assert second.doc.graph.to_dict() == expected
     assert second.doc.dirty  # restored work still needs saving
     assert not recovery.exists()
     second.doc.undo_stack.setClean()
+    second.close()
 
 
 def test_autosave_skips_a_clean_document(window):
@@ -140,3 +142,21 @@ def test_group_selection_into_a_sub_model_and_undo(window, qtbot):
     window.view.select(["image", "conv_1"])
     window.actions["group"].trigger()
     assert "Input layer" in window.statusBar().currentMessage()
+
+
+def test_drag_from_palette_drops_a_layer_on_the_canvas(window, qtbot):
+    """The palette's own drag data, dropped on the canvas, adds that layer there."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    palette = window.palette
+    index = palette.index_of("Conv2D")
+    mime = index.model().mimeData([index])
+    vp = window.view.viewport()
+    at = QPoint(vp.width() // 2, vp.height() // 2)
+    QApplication.sendEvent(vp, QDragEnterEvent(at, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
+    drop = QDropEvent(QPointF(at), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(vp, drop)
+    assert [n.class_name for n in window.doc.graph.nodes.values()] == ["Conv2D"]
+    assert window.doc.undo_stack.count() == 1
