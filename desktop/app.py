@@ -87,7 +87,7 @@ def _screenshot_and_exit(app, window, path: str, has_file: bool) -> int:
     def poll():
         if ready():
             app.processEvents()
-            window.view.fit_to_view()
+            window.view.initial_fit()
             app.processEvents()
             ok = window.grab().save(path)
             elapsed = time.perf_counter() - _T0

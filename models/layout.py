@@ -1,11 +1,16 @@
-"""Automatic placement of a graph's nodes, left to right, in layered columns.
+"""Automatic placement of a graph's nodes in layers: top to bottom, or left to right.
 
-A simplified Sugiyama layout: each node's column is its longest path from the
+A simplified Sugiyama layout: each node's layer is its longest path from the
 inputs, taken over the graph's calls in topological order; the nodes of each
-column are then ordered by a few barycenter sweeps to reduce edge crossings,
-and each column is centred vertically. It never raises on a graph the user is
-still editing: unconnected nodes start a column of their own, and the nodes of
-a cycle are placed after the predecessors already placed.
+layer are then ordered by a few barycenter sweeps to reduce edge crossings,
+and each layer is centred across the flow. A connection that skips layers (a
+residual connection) keeps a free slot, a lane, in each layer it passes, so
+the cards of the path it skips stand aside instead of hiding it. Top to bottom (the default, as
+Netron and MATLAB's Deep Network Designer draw networks) keeps a long chain
+narrow and tall, which a window shows at a readable size; left to right is
+kept for wide, shallow graphs. It never raises on a graph the user is still
+editing: unconnected nodes start a layer of their own, and the nodes of a
+cycle are placed after the predecessors already placed.
 """
 from __future__ import annotations
 
@@ -15,33 +20,60 @@ from models.graph import Graph
 
 _SWEEPS = 4
 
+DIRECTIONS = ("TB", "LR")
+# Spacing per direction, as (dx, dy), for the canvas's 170 x 56 cards: rows 90
+# apart leave room for the connections between them; siblings 210 apart leave
+# a gap of 40 between cards.
+SPACING = {"TB": (210.0, 90.0), "LR": (220.0, 110.0)}
 
-def layered_layout(graph: Graph, *, dx: float = 220.0,
-                   dy: float = 110.0) -> dict[str, tuple[float, float]]:
-    """Positions for every node of ``graph``, flowing left to right.
+
+def layered_layout(graph: Graph, *, direction: str = "TB", dx: float | None = None,
+                   dy: float | None = None) -> dict[str, tuple[float, float]]:
+    """Positions for every node of ``graph``, in layers along ``direction``.
 
     Args:
         graph: the graph to lay out (nested models are laid out on their own).
-        dx: the distance between columns.
-        dy: the distance between nodes in a column.
+        direction: ``"TB"`` (top to bottom: the inputs in the top row, each
+            layer a row further down, siblings side by side) or ``"LR"`` (left
+            to right: the inputs in the left column, siblings one above another).
+        dx: the horizontal distance: between siblings in a row (``"TB"``) or
+            between columns (``"LR"``); 210 and 220 by default.
+        dy: the vertical distance: between rows (``"TB"``) or between siblings
+            in a column (``"LR"``); 90 and 110 by default.
 
     Returns:
-        ``{node name: (x, y)}``, the point each node is centred on; column 0
-        is at ``x = 0`` and every column is centred on ``y = 0``.
+        ``{node name: (x, y)}``, the point each node is centred on. Top to
+        bottom, row 0 is at ``y = 0`` and every row is centred on ``x = 0``;
+        left to right, column 0 is at ``x = 0`` and every column is centred on
+        ``y = 0``.
+
+    Raises:
+        ValueError: ``direction`` is neither ``"TB"`` nor ``"LR"``.
     """
+    if direction not in SPACING:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
+    default_dx, default_dy = SPACING[direction]
+    dx = default_dx if dx is None else float(dx)
+    dy = default_dy if dy is None else float(dy)
     names = list(graph.nodes)
     if not names:
         return {}
-    preds, succs, column = _columns(graph, names)
+    pairs, column = _columns(graph, names)
+    out, preds, succs, column = _add_lanes(len(names), pairs, column)
     columns: list[list[int]] = [[] for _ in range(max(column) + 1)]
-    for n in _first_seen_order(graph, names):
+    for n in _first_seen_order(out, preds, len(names)):
         columns[column[n]].append(n)
     columns = _reduce_crossings(columns, preds, succs, column)
+    # The ordering is computed once, as columns; top to bottom reads it transposed.
+    along, across = (dy, dx) if direction == "TB" else (dx, dy)
     positions: dict[str, tuple[float, float]] = {}
     for c, members in enumerate(columns):
         middle = (len(members) - 1) / 2
         for i, n in enumerate(members):
-            positions[names[n]] = (c * dx, (i - middle) * dy)
+            if n >= len(names):
+                continue  # a lane: its slot stays free
+            depth, offset = c * along, (i - middle) * across
+            positions[names[n]] = (offset, depth) if direction == "TB" else (depth, offset)
     return positions
 
 
@@ -49,7 +81,8 @@ def layered_layout(graph: Graph, *, dx: float = 220.0,
 
 
 def _columns(graph: Graph, names: list[str]):
-    """Node adjacency (by index, self-loops left out) and each node's column."""
+    """The connections between nodes (by index, in graph order, self-loops left out)
+    and each node's column."""
     index = {name: i for i, name in enumerate(names)}
     calls = [max(1, len(graph.nodes[name].calls)) for name in names]
     first_vertex = []
@@ -66,8 +99,7 @@ def _columns(graph: Graph, names: list[str]):
     vertex_succs: list[list[int]] = [[] for _ in range(total)]
     vertex_preds: list[list[int]] = [[] for _ in range(total)]
     indegree = [0] * total
-    preds: list[set[int]] = [set() for _ in names]
-    succs: list[set[int]] = [set() for _ in names]
+    pairs: list[tuple[int, int]] = []
     for e in graph.edges:
         s, d = index.get(e.src), index.get(e.dst)
         if s is None or d is None:
@@ -77,8 +109,7 @@ def _columns(graph: Graph, names: list[str]):
         vertex_preds[b].append(a)
         indegree[b] += 1
         if s != d:
-            preds[d].add(s)
-            succs[s].add(d)
+            pairs.append((s, d))
 
     # Kahn's algorithm over calls, ready calls taken in graph order.
     ready = [v for v in range(total) if indegree[v] == 0]
@@ -100,22 +131,48 @@ def _columns(graph: Graph, names: list[str]):
         after = [column[owner[p]] + 1 for p in vertex_preds[v]
                  if owner[p] != n and column[owner[p]] >= 0]
         column[n] = max(column[n], max(after, default=0))
-    return preds, succs, column
+    return pairs, column
 
 
-def _first_seen_order(graph: Graph, names: list[str]) -> list[int]:
-    """Nodes in a depth-first order from each source, so connected nodes start together."""
-    index = {name: i for i, name in enumerate(names)}
-    out: list[list[int]] = [[] for _ in names]
-    has_pred = [False] * len(names)
-    for e in graph.edges:
-        s, d = index.get(e.src), index.get(e.dst)
-        if s is not None and d is not None and s != d:
-            out[s].append(d)
-            has_pred[d] = True
-    seen = [False] * len(names)
+def _add_lanes(count: int, pairs: list[tuple[int, int]], column: list[int]):
+    """Lanes for the connections that skip columns, and the adjacency with them.
+
+    A lane is a placeholder node (index ``count`` and up) in a column the
+    connection passes through; the connections that leave one node share its
+    lane in each column. The ordering treats lanes as nodes, so the nodes of a
+    skipped path move aside and the crossings of the connection are counted.
+
+    Returns:
+        ``(out, preds, succs, column)``: successors in graph order (lists),
+        predecessors and successors (sets), and the column of every node and lane.
+    """
+    column = list(column)
+    out: list[dict[int, None]] = [{} for _ in range(count)]  # ordered sets
+    lane: dict[tuple[int, int], int] = {}
+    for s, d in pairs:
+        prev = s
+        for c in range(column[s] + 1, column[d]):  # none for a back edge (a cycle)
+            v = lane.get((s, c))
+            if v is None:
+                v = lane[(s, c)] = len(column)
+                column.append(c)
+                out.append({})
+            out[prev][v] = None
+            prev = v
+        out[prev][d] = None
+    preds: list[set[int]] = [set() for _ in column]
+    for s, ds in enumerate(out):
+        for d in ds:
+            preds[d].add(s)
+    return [list(ds) for ds in out], preds, [set(ds) for ds in out], column
+
+
+def _first_seen_order(out: list[list[int]], preds: list[set[int]], count: int) -> list[int]:
+    """Nodes (and lanes) in a depth-first order from each source, so connected nodes start together."""
+    total = len(out)
+    seen = [False] * total
     order: list[int] = []
-    starts = [n for n in range(len(names)) if not has_pred[n]] + list(range(len(names)))
+    starts = [n for n in range(count) if not preds[n]] + list(range(total))
     for start in starts:
         if seen[start]:
             continue

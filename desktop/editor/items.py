@@ -28,21 +28,39 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
 GRID = 20
-NODE_W = 170.0         # the layout puts columns 220 apart
-NODE_H = 60.0          # a card with one input and one output
-ROWS_TOP = 60.0        # where the port rows of a many-port card start
+ORIENTATIONS = ("TB", "LR")  # top to bottom (inputs above), left to right (inputs on the left)
+NODE_W = 170.0         # the layout puts cards 210 apart in a row (220 apart in columns, LR)
+NODE_H = 58.0          # name, type and params, shape; the layout puts rows 90 apart
+ROWS_TOP = NODE_H      # where the port rows of a many-port card start (LR)
 COMPACT_W = 140.0      # read-only cards inside an expanded nested model
 COMPACT_H = 38.0
 RADIUS = 7.0
 STRIP_H = 4.0
 PAD = 10.0
 ROW_H = 16.0
-CAPTION_H = 15.0
+CAPTION_H = 16.0
+# Text baselines from the top of a card's text (under its labels, if any):
+# 15 px apart for 13 px and 11 px type.
+NAME_BASE = 19.0
+TYPE_BASE = 34.0
+SHAPE_BASE = 48.0
+COMPACT_TYPE_BASE = 33.0
+LABEL_H = 16.0         # a row of port labels along a card's top or bottom edge (TB)
+PORT_GAP = 24.0        # the least distance between two ports on one edge (TB)
 PORT_R = 5.0
 PORT_HIT = 10.0
 INNER_PAD = 16.0
-INNER_GAP_X = 50.0
+INNER_GAP_X = 50.0     # between columns of inner cards (LR): room for the connections
 INNER_GAP_Y = 14.0
+INNER_GAP_ROWS = 36.0  # between rows of inner cards (TB): room for the connections
+INNER_GAP_SIDE = 14.0  # between inner cards side by side (TB)
+
+# Card text sizes in pixels, not points: the card's geometry is in pixels, so
+# text sized in points (which follow the screen's DPI and the platform's
+# default font) would overflow it on one system and float in it on another.
+# Whole pixel sizes also keep glyphs on the pixel grid at zoom 1 (crisp).
+NAME_PX = 13           # bold, about 9.75 pt at 96 dpi
+TEXT_PX = 11           # type, params, shape and port labels, about 8 pt
 
 # Category colours: mid-saturation hues that read on white and on dark grey.
 CATEGORY_COLORS = {
@@ -134,17 +152,18 @@ def _make_theme() -> Theme:
     else:
         canvas = _blend(window, base, 0.45)
         card = base
-    font = QFont(QGuiApplication.font())
-    if font.pointSizeF() > 0:
-        font.setPointSizeF(max(8.0, font.pointSizeF()))
+    font = QFont(QGuiApplication.font())  # the user's family; sizes fit the card
+    font.setPixelSize(NAME_PX - 1)
     name_font = QFont(font)
+    name_font.setPixelSize(NAME_PX)
     name_font.setBold(True)
     small = QFont(font)
-    if small.pointSizeF() > 0:
-        small.setPointSizeF(small.pointSizeF() * 0.88)
+    small.setPixelSize(TEXT_PX)
     mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-    if font.pointSizeF() > 0:
-        mono.setPointSizeF(font.pointSizeF() * 0.92)
+    mono.setPixelSize(TEXT_PX)
+    for f in (font, name_font, small, mono):
+        # Full hinting snaps the small card text to the pixel grid.
+        f.setHintingPreference(QFont.HintingPreference.PreferFullHinting)
     edge = QColor(text)
     edge.setAlphaF(0.55)
     shadow = QColor(0, 0, 0, 90 if dark else 40)
@@ -186,11 +205,16 @@ class _FontMetrics:
         return hit
 
     @classmethod
-    def elide(cls, font: QFont, text: str, width: float) -> str:
+    def elide(cls, font: QFont, text: str, width: float,
+              mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight) -> str:
         fm, widest = cls._get(font)
         if len(text) * widest <= width:
             return text  # surely fits: skip measuring
-        return fm.elidedText(text, Qt.TextElideMode.ElideRight, width)
+        return fm.elidedText(text, mode, width)
+
+    @classmethod
+    def width(cls, font: QFont, text: str) -> float:
+        return cls._get(font)[0].horizontalAdvance(text)
 
 
 def _static(text: str) -> QStaticText:
@@ -269,6 +293,8 @@ class PortItem(QGraphicsItem):
         self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton if interactive else Qt.MouseButton.NoButton)
         if interactive:
             self.setCursor(Qt.CursorShape.CrossCursor)
+            if ghost:
+                self.setToolTip("Connect here to add another input")
         self.setZValue(2)
 
     @property
@@ -395,6 +421,10 @@ class NodeItem(QGraphicsItem):
     automatic layout store positions; a card that grows (more ports, an
     expanded nested model) grows around that centre.
 
+    Top to bottom (``"TB"``), the inputs sit along the card's top edge and the
+    outputs along its bottom edge, side by side; left to right (``"LR"``), the
+    inputs sit on the left edge and the outputs on the right, one row each.
+
     Args:
         name: the node's name in its graph.
         class_name: the layer type shown under the name.
@@ -405,6 +435,7 @@ class NodeItem(QGraphicsItem):
         is_group: a nested model's card, with a +/- toggle.
         tooltip: the text shown when nothing is wrong.
         parent: the parent item (the group card, for read-only cards).
+        orientation: ``"TB"`` or ``"LR"``, the direction the graph flows in.
     """
 
     def __init__(
@@ -418,8 +449,12 @@ class NodeItem(QGraphicsItem):
         is_group: bool = False,
         tooltip: str = "",
         parent: QGraphicsItem | None = None,
+        orientation: str = "TB",
     ):
         super().__init__(parent)
+        if orientation not in ORIENTATIONS:
+            raise ValueError(f"orientation must be one of {ORIENTATIONS}, not {orientation!r}")
+        self.orientation = orientation
         self.name = name
         self.class_name = class_name
         self.category = category
@@ -438,8 +473,12 @@ class NodeItem(QGraphicsItem):
         self.inner_nodes: dict[str, NodeItem] = {}
         self.inner_edges: list[EdgeItem] = []
         self._base_tooltip = tooltip
-        self._port_at: dict[tuple[str, int, int], float] = {}  # key -> y in card coordinates
-        self._row_labels: list[tuple[float, object, bool]] = []
+        # key -> where on its edge: y from the card's top (LR), x from its left (TB).
+        self._port_at: dict[tuple[str, int, int], float] = {}
+        # (side, where on that side, text or (call, output) for a shape, width or None)
+        self._row_labels: list[tuple[str, float, object, float | None]] = []
+        self._text_top = 0.0  # the text starts lower when port labels run along the top
+        self._params_line = "type"  # the line the params are right-aligned on
         self._labels: list[tuple[QPointF, QStaticText]] = []
         self._inner_at: dict[str, QPointF] = {}
         self._base_w = COMPACT_W if read_only else NODE_W
@@ -498,6 +537,9 @@ class NodeItem(QGraphicsItem):
         if port is not None:
             return port.scene_center()
         r = self.rect()
+        if self.orientation == "TB":
+            return self.mapToScene(QPointF(r.left() + self._base_w / 2,
+                                           r.top() if kind == "in" else r.bottom()))
         return self.mapToScene(QPointF(r.left() if kind == "in" else r.right(), r.top() + NODE_H / 2))
 
     def input_port(self, call: int = 0, slot: int = 0) -> PortItem | None:
@@ -514,13 +556,32 @@ class NodeItem(QGraphicsItem):
         name_w = text_w - (_ToggleItem.SIZE + 4 if self.is_group else 0)
         if self.state in ("error", "upstream"):
             name_w -= 16  # the warning badge
-        self._name_st = _static(_FontMetrics.elide(th.name_font, self.name, name_w))
-        small = _FontMetrics.of(th.small_font)
-        self._params_w = 0.0 if self.read_only else small.horizontalAdvance(self.params_text)
-        self._params_st = _static(self.params_text)
-        type_w = text_w if self.read_only else text_w - self._params_w - 8
-        self._type_st = _static(_FontMetrics.elide(th.small_font, self.class_name, type_w))
-        self._shape_st = _static(_FontMetrics.elide(th.mono_font, self.shape_text, text_w))
+        params = "" if self.read_only else self.params_text
+        self._params_w = _FontMetrics.width(th.small_font, params) if params else 0.0
+        self._params_st = _static(params)
+        beside = self._params_w + 5 if params else 0.0  # room the params take on a line
+        # The params go right of the type. When both do not fit (BatchNormalization,
+        # 128 params), right of the shape, or of a short name, if either leaves room;
+        # else the type gives way.
+        room = {
+            "type": text_w - _FontMetrics.width(th.small_font, self.class_name),
+            "shape": text_w - _FontMetrics.width(th.mono_font, self.shape_text),
+            "name": name_w - _FontMetrics.width(th.name_font, self.name)
+            if not (self.is_group or self.state in ("error", "upstream")) else -1.0,
+        }
+        self._params_line = next((line for line in ("type", "shape", "name")
+                                  if beside <= room[line]), "type")
+
+        def width(line: str, full: float) -> float:
+            return full - (beside if line == self._params_line else 0.0)
+
+        self._name_st = _static(_FontMetrics.elide(th.name_font, self.name, width("name", name_w)))
+        self._type_st = _static(_FontMetrics.elide(th.small_font, self.class_name,
+                                                   width("type", text_w)))
+        # A long shape loses its middle dimensions, never its ends (the tooltip has it all).
+        self._shape_st = _static(_FontMetrics.elide(th.mono_font, self.shape_text,
+                                                    width("shape", text_w),
+                                                    Qt.TextElideMode.ElideMiddle))
 
     def rename(self, name: str) -> None:
         self.name = name
@@ -583,8 +644,11 @@ class NodeItem(QGraphicsItem):
         self._port_at = {}
         self._row_labels = []
         ghosts: set = set()
+        self._text_top = 0.0
         if self.read_only:
             self._layout_compact(structure)
+        elif self.orientation == "TB":
+            ghosts = self._layout_edges(structure)
         elif structure.compact:
             if structure.calls[0].slots and not structure.is_input:
                 self._port_at[("in", 0, 0)] = NODE_H / 2
@@ -606,14 +670,56 @@ class NodeItem(QGraphicsItem):
 
     def _layout_compact(self, structure: Structure) -> None:
         h = COMPACT_H
+        side = COMPACT_W if self.orientation == "TB" else h
         ins = [] if structure.is_input else [
             (c, i) for c, cp in enumerate(structure.calls) for i in range(len(cp.slots))]
         outs = [(c, i) for c, cp in enumerate(structure.calls) for i in range(max(1, cp.outputs))]
         for k, (c, i) in enumerate(ins):
-            self._port_at[("in", c, i)] = h * (k + 1) / (len(ins) + 1)
+            self._port_at[("in", c, i)] = side * (k + 1) / (len(ins) + 1)
         for k, (c, i) in enumerate(outs):
-            self._port_at[("out", c, i)] = h * (k + 1) / (len(outs) + 1)
+            self._port_at[("out", c, i)] = side * (k + 1) / (len(outs) + 1)
         self._ports_h = h
+
+    def _layout_edges(self, structure: Structure) -> set:
+        """Inputs along the top edge, outputs along the bottom, call after call (TB).
+
+        Each side is cut into equal parts, one per port, and each port sits in
+        the middle of its part: one port is centred, and a shared layer's calls
+        line up, each call's inputs above its outputs. A row of labels runs
+        under the top edge when inputs have names worth reading (MultiHeadAttention's
+        query, value and key; a shared layer's calls), and above the bottom edge
+        for the shapes of several outputs. A variadic layer's generic slots and
+        its extra dashed input stay unlabelled.
+        """
+        ghosts = set()
+        shared = len(structure.calls) > 1
+        ins: list[tuple[tuple, object]] = []  # (key, label or None)
+        outs: list[tuple[tuple, object]] = []
+        for c, cp in enumerate(structure.calls):
+            if not structure.is_input:
+                named = len(cp.slots) > 1 and not cp.variadic
+                for i, slot in enumerate(cp.slots):
+                    label = slot if named else (f"call {c + 1}" if shared and i == 0 else None)
+                    ins.append((("in", c, i), label))
+                if cp.variadic:
+                    ghosts.add(("in", c, len(cp.slots)))
+                    ins.append((("in", c, len(cp.slots)), None))
+            for i in range(max(1, cp.outputs)):
+                outs.append((("out", c, i), (c, i) if cp.outputs > 1 else None))
+        # Many ports widen the card rather than crowd it.
+        self._base_w = max(NODE_W, max(len(ins), len(outs)) * PORT_GAP)
+        for side, ports in (("top", ins), ("bottom", outs)):
+            part = self._base_w / max(1, len(ports))
+            for k, (key, label) in enumerate(ports):
+                x = part * (k + 0.5)
+                self._port_at[key] = x
+                if label is not None:
+                    self._row_labels.append((side, x, label, part - 6))
+        top = any(label is not None for _, label in ins)
+        bottom = any(label is not None for _, label in outs)
+        self._text_top = LABEL_H if top else 0.0
+        self._ports_h = NODE_H + self._text_top + (LABEL_H if bottom else 0.0)
+        return ghosts
 
     def _layout_rows(self, structure: Structure) -> set:
         """Rows under the text, one per port, grouped by call for a shared layer."""
@@ -627,11 +733,11 @@ class NodeItem(QGraphicsItem):
                 if n_in:
                     self._port_at[("in", c, 0)] = cy
                 self._port_at[("out", c, 0)] = cy
-                self._row_labels.append((cy, f"call {c + 1}", False))
+                self._row_labels.append(("left", cy, f"call {c + 1}", None))
                 y += ROW_H
                 continue
             if shared:
-                self._row_labels.append((y + CAPTION_H / 2, f"call {c + 1}", False))
+                self._row_labels.append(("left", y + CAPTION_H / 2, f"call {c + 1}", None))
                 y += CAPTION_H
             rows = max(n_in, cp.outputs, 1)
             for i in range(n_in):
@@ -639,16 +745,16 @@ class NodeItem(QGraphicsItem):
                 self._port_at[("in", c, i)] = cy
                 if i >= len(cp.slots):
                     ghosts.add(("in", c, i))
-                    self._row_labels.append((cy, "+ input", False))
+                    self._row_labels.append(("left", cy, "+ input", None))
                 elif len(cp.slots) > 1:
-                    self._row_labels.append((cy, cp.slots[i], False))
+                    self._row_labels.append(("left", cy, cp.slots[i], None))
             for i in range(max(1, cp.outputs)):
                 cy = y + ROW_H * i + ROW_H / 2
                 self._port_at[("out", c, i)] = cy
                 if cp.outputs > 1:
-                    self._row_labels.append((cy, (c, i), True))
+                    self._row_labels.append(("right", cy, (c, i), None))
             y += rows * ROW_H
-        self._ports_h = y + 5
+        self._ports_h = y + 6  # even: the card's edges fall on whole pixels, centred
         return ghosts
 
     def _layout_labels(self) -> None:
@@ -656,17 +762,27 @@ class NodeItem(QGraphicsItem):
         fm = _FontMetrics.of(th.small_font)
         x0, y0 = self._rect.left(), self._rect.top()
         labels = []
-        for cy, text, right in self._row_labels:
-            if isinstance(text, tuple):
+        for side, at, text, width in self._row_labels:
+            mode = Qt.TextElideMode.ElideRight
+            if isinstance(text, tuple):  # an output's shape
                 c, i = text
                 shapes = self.output_shapes[c] if c < len(self.output_shapes) else []
                 text = format_shape(shapes[i]) if i < len(shapes) else f"output {i + 1}"
-                width = self._base_w - 2 * PAD - 36
-            else:
-                width = self._base_w / 2 - PAD
-            text = _FontMetrics.elide(th.small_font, text, width)
-            x = self._w - PAD - fm.horizontalAdvance(text) if right else PAD
-            labels.append((QPointF(x0 + x, y0 + cy - fm.height() / 2), _static(text)))
+                mode = Qt.TextElideMode.ElideMiddle
+            if width is None:
+                width = self._base_w - 2 * PAD - 36 if side == "right" else self._base_w / 2 - PAD
+            text = _FontMetrics.elide(th.small_font, text, width, mode)
+            advance = fm.horizontalAdvance(text)
+            if side == "left":
+                x, y = PAD, at - fm.height() / 2
+            elif side == "right":
+                x, y = self._w - PAD - advance, at - fm.height() / 2
+            else:  # centred under (or over) its port, in the label row
+                x = at - advance / 2
+                row = STRIP_H if side == "top" else self._ports_h - LABEL_H
+                y = row + (LABEL_H - fm.height()) / 2
+            # Whole pixels: text drawn between pixels is blurred at zoom 1.
+            labels.append((QPointF(x0 + round(x), y0 + round(y)), _static(text)))
         self._labels = labels
 
     def _relayout(self) -> None:
@@ -676,15 +792,19 @@ class NodeItem(QGraphicsItem):
             right = max(p.x() + it.width / 2 for it, p in self._inner_iter())
             bottom = max(p.y() + it.height / 2 for it, p in self._inner_iter())
             w, h = max(w, right + INNER_PAD), max(h, bottom + INNER_PAD)
-        if (w, h) != (self._w, self._h) or self._rect.top() != -self._ports_h / 2:
+        if (w, h) != (self._w, self._h) or self._rect.top() != -self._ports_h / 2 \
+                or self._rect.left() != -self._base_w / 2:
             self._set_size(w, h)
         x0, y0 = self._rect.left(), self._rect.top()
-        for key, cy in self._port_at.items():
-            self.ports[key].setPos(x0 if key[0] == "in" else x0 + w, y0 + cy)
+        for key, at in self._port_at.items():
+            if self.orientation == "TB":
+                self.ports[key].setPos(x0 + at, y0 if key[0] == "in" else y0 + h)
+            else:
+                self.ports[key].setPos(x0 if key[0] == "in" else x0 + w, y0 + at)
         for it, p in self._inner_iter():
             it.setPos(x0 + p.x(), y0 + p.y())
         if self._toggle is not None:
-            self._toggle.setPos(x0 + w - PAD - _ToggleItem.SIZE + 2, y0 + STRIP_H + 5)
+            self._toggle.setPos(x0 + w - PAD - _ToggleItem.SIZE + 2, y0 + STRIP_H + 5 + self._text_top)
         self._make_texts()
         self._layout_labels()
         for edge in self.inner_edges:
@@ -804,28 +924,35 @@ class NodeItem(QGraphicsItem):
         if lod < 0.3:
             return  # too small to read: shapes and colours only
 
+        # Text goes on whole pixels (cards are, at zoom 1) so it stays crisp.
         x = x0 + PAD
+        top = y0 + self._text_top
+
+        def at(font: QFont, baseline: float) -> float:
+            return top + round(baseline - _FontMetrics.of(font).ascent())
+
         painter.setPen(th.text)
         painter.setFont(th.name_font)
-        painter.drawStaticText(QPointF(x, y0 + STRIP_H + 4), self._name_st)
+        painter.drawStaticText(QPointF(x, at(th.name_font, NAME_BASE)), self._name_st)
         painter.setFont(th.small_font)
         painter.setPen(th.muted)
         if self.read_only:
-            painter.drawStaticText(QPointF(x, y0 + STRIP_H + 19), self._type_st)
+            painter.drawStaticText(QPointF(x, at(th.small_font, COMPACT_TYPE_BASE)), self._type_st)
             return
-        painter.drawStaticText(QPointF(x, y0 + STRIP_H + 21), self._type_st)
+        painter.drawStaticText(QPointF(x, at(th.small_font, TYPE_BASE)), self._type_st)
         if self.state == "error":
             painter.setPen(ERROR_COLOR)
-        painter.drawStaticText(QPointF(x0 + self._w - PAD - self._params_w, y0 + STRIP_H + 21),
-                               self._params_st)
+        params_base = {"type": TYPE_BASE, "shape": SHAPE_BASE, "name": NAME_BASE}[self._params_line]
+        painter.drawStaticText(QPointF(x0 + self._base_w - PAD - self._params_w,
+                                       at(th.small_font, params_base)), self._params_st)
         painter.setFont(th.mono_font)
         painter.setPen(th.text if self.shape_text != "?" else th.muted)
-        painter.drawStaticText(QPointF(x, y0 + STRIP_H + 37), self._shape_st)
+        painter.drawStaticText(QPointF(x, at(th.mono_font, SHAPE_BASE)), self._shape_st)
 
         if self.state in ("error", "upstream"):
             c = ERROR_COLOR if self.state == "error" else UPSTREAM_COLOR
             right = x0 + self._w - PAD - 5 - (_ToggleItem.SIZE + 6 if self.is_group else 0)
-            badge = QPointF(right, y0 + STRIP_H + 11)
+            badge = QPointF(right, top + STRIP_H + 11)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(c)
             painter.drawEllipse(badge, 6.5, 6.5)
@@ -836,7 +963,13 @@ class NodeItem(QGraphicsItem):
         rule = QPen(_blend(th.card_border, fill, 0.45), 1.0)
         if self._labels:
             painter.setPen(rule)
-            painter.drawLine(QPointF(x0 + 1, y0 + ROWS_TOP - 1), QPointF(x0 + self._w - 1, y0 + ROWS_TOP - 1))
+            if self.orientation == "TB":
+                for side in {side for side, *_ in self._row_labels}:
+                    y = y0 + (STRIP_H + LABEL_H if side == "top" else self._ports_h - LABEL_H) + 0.5
+                    painter.drawLine(QPointF(x0 + 1, y), QPointF(x0 + self._w - 1, y))
+            else:
+                y = y0 + ROWS_TOP - 1
+                painter.drawLine(QPointF(x0 + 1, y), QPointF(x0 + self._w - 1, y))
             painter.setFont(th.small_font)
             painter.setPen(th.muted)
             for pos, st in self._labels:
@@ -866,6 +999,10 @@ def _esc(text: str) -> str:
 
 class EdgeItem(QGraphicsItem):
     """A connection, drawn as a cubic curve from an output port to an input port.
+
+    The curve leaves and arrives along the flow of its source card's orientation:
+    down out of an output and down into an input (top to bottom), or rightwards
+    (left to right).
 
     Args:
         edge: the core :class:`models.graph.Edge` (None for inner, read-only edges).
@@ -904,7 +1041,7 @@ class EdgeItem(QGraphicsItem):
 
     def update_path(self) -> None:
         p1, p2 = self.endpoints()
-        path = curve(p1, p2)
+        path = curve(p1, p2, self.src.orientation)
         if path == self._path:
             return
         self.prepareGeometryChange()
@@ -949,11 +1086,23 @@ class EdgeItem(QGraphicsItem):
         self.update()
 
 
-def curve(p1: QPointF, p2: QPointF) -> QPainterPath:
-    """The cubic curve between two ports: leaves rightwards, arrives from the left."""
-    dx = max(abs(p2.x() - p1.x()) * 0.5, 40.0)
+def curve(p1: QPointF, p2: QPointF, orientation: str = "TB") -> QPainterPath:
+    """The cubic curve from an output port ``p1`` to an input port ``p2``.
+
+    Args:
+        p1: the output end.
+        p2: the input end.
+        orientation: ``"TB"``: it leaves downwards and arrives from above;
+            ``"LR"``: it leaves rightwards and arrives from the left.
+    """
     path = QPainterPath(p1)
-    path.cubicTo(QPointF(p1.x() + dx, p1.y()), QPointF(p2.x() - dx, p2.y()), p2)
+    if orientation == "TB":
+        # Rows are closer than columns, so the tangents may be shorter.
+        d = max(abs(p2.y() - p1.y()) * 0.5, 30.0)
+        path.cubicTo(QPointF(p1.x(), p1.y() + d), QPointF(p2.x(), p2.y() - d), p2)
+    else:
+        d = max(abs(p2.x() - p1.x()) * 0.5, 40.0)
+        path.cubicTo(QPointF(p1.x() + d, p1.y()), QPointF(p2.x() - d, p2.y()), p2)
     return path
 
 
@@ -973,8 +1122,8 @@ class RubberEdge(QGraphicsPathItem):
         self.setPen(pen)
         self.setBrush(QBrush(Qt.BrushStyle.NoBrush))
 
-    def set_ends(self, out_end: QPointF, in_end: QPointF) -> None:
-        self.setPath(curve(out_end, in_end))
+    def set_ends(self, out_end: QPointF, in_end: QPointF, orientation: str = "TB") -> None:
+        self.setPath(curve(out_end, in_end, orientation))
 
 
 # --------------------------------------------------------------------------- nested content
@@ -986,12 +1135,12 @@ def _inner_cards(group: NodeItem, subgraph, category_of) -> dict:
     Returns ``{name: (card, x, y)}`` with the top-left corners of an inner layout.
     """
     category_of = category_of or (lambda _cls: None)
-    positions = inner_layout(subgraph)
+    positions = inner_layout(subgraph, group.orientation)
     cards = {}
     for name, node in subgraph.nodes.items():
         category = "model" if node.subgraph is not None else category_of(node.class_name)
         item = NodeItem(name, node.class_name, category, structure_of(node, {}),
-                        read_only=True, parent=group)
+                        read_only=True, parent=group, orientation=group.orientation)
         x, y = positions.get(name, (0.0, 0.0))
         cards[name] = (item, x, y)
     for e in subgraph.edges:
@@ -1028,8 +1177,12 @@ def structure_of(node, out_counts: dict[int, int]) -> Structure:
     )
 
 
-def inner_layout(graph) -> dict[str, tuple[float, float]]:
-    """Columns by longest path from the inputs, for the compact read-only cards."""
+def inner_layout(graph, orientation: str = "TB") -> dict[str, tuple[float, float]]:
+    """Rows (``"TB"``) or columns (``"LR"``) by longest path from the inputs.
+
+    For the compact read-only cards of an open nested model; returns their
+    top-left corners.
+    """
     depth: dict[str, int] = {}
     for name in graph.node_order():
         preds = [p for p in graph.predecessors(name) if p in depth]
@@ -1039,13 +1192,16 @@ def inner_layout(graph) -> dict[str, tuple[float, float]]:
         columns.setdefault(d, []).append(name)
     out = {}
     for d, names in columns.items():
-        for row, name in enumerate(names):
-            out[name] = (d * (COMPACT_W + INNER_GAP_X), row * (COMPACT_H + INNER_GAP_Y))
+        for k, name in enumerate(names):
+            if orientation == "TB":
+                out[name] = (k * (COMPACT_W + INNER_GAP_SIDE), d * (COMPACT_H + INNER_GAP_ROWS))
+            else:
+                out[name] = (d * (COMPACT_W + INNER_GAP_X), k * (COMPACT_H + INNER_GAP_Y))
     return out
 
 
 __all__ = [
     "NodeItem", "PortItem", "EdgeItem", "RubberEdge", "Structure", "CallPorts", "structure_of",
-    "theme", "reset_theme", "format_shape", "format_params", "GRID", "NODE_W", "NODE_H",
-    "CATEGORY_COLORS", "category_color",
+    "theme", "reset_theme", "format_shape", "format_params", "curve", "GRID", "NODE_W", "NODE_H",
+    "ORIENTATIONS", "CATEGORY_COLORS", "category_color",
 ]

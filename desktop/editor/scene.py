@@ -7,11 +7,12 @@ core graph, whose events come back here and update only the items they name.
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QTransform
+from PySide6.QtGui import QTransform, QUndoCommand
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from desktop.editor.items import (
     GRID,
+    ORIENTATIONS,
     EdgeItem,
     NodeItem,
     PortItem,
@@ -59,17 +60,27 @@ class _ConnectionDrag:
 class GraphScene(QGraphicsScene):
     """Items for a :class:`desktop.document.Document`'s graph.
 
+    The cards follow the orientation kept in the project's view state
+    (``project.view[main graph]["orientation"]``, ``"TB"`` or ``"LR"``). A
+    project that has none yet takes the one its stored positions already
+    follow (see :func:`infer_orientation`), so a project laid out left to right
+    before orientations existed still reads left to right; that choice is then
+    kept in the view state.
+
     Signals:
         sig_note(str, QPointF): a gesture was refused; the reason and where (scene).
         sig_node_activated(str): a card was double-clicked.
+        sig_orientation_changed(str): the cards were laid out for another orientation.
     """
 
     sig_note = Signal(str, QPointF)
     sig_node_activated = Signal(str)
+    sig_orientation_changed = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.doc = None
+        self.orientation = "TB"
         self.nodes: dict[str, NodeItem] = {}
         self.edges: dict = {}  # Edge -> EdgeItem
         self.snap_to_grid = True
@@ -125,6 +136,33 @@ class GraphScene(QGraphicsScene):
             state["collapsed"] = [n.name for n in self.graph.nodes.values() if n.subgraph is not None]
         return state["collapsed"]
 
+    def _read_orientation(self) -> str:
+        """The project's orientation; one that has none takes its positions' (and keeps it)."""
+        state = self._view_state()
+        orientation = state.get("orientation")
+        if orientation not in ORIENTATIONS:
+            orientation = state["orientation"] = infer_orientation(self.graph, self.doc.positions)
+        return orientation
+
+    def set_orientation(self, orientation: str) -> None:
+        """Lay the cards out for ``orientation`` (``"TB"`` or ``"LR"``) and keep it in the view state.
+
+        Only ports and connections change; the positions stay (an undoable
+        re-layout is the view's business). The selection is kept.
+        """
+        if orientation not in ORIENTATIONS:
+            raise ValueError(f"orientation must be one of {ORIENTATIONS}, not {orientation!r}")
+        if self.doc is None:
+            self.orientation = orientation
+            return
+        self._view_state()["orientation"] = orientation
+        if orientation == self.orientation:
+            return
+        selected = self.selected_nodes()
+        self.rebuild()
+        if selected:
+            self.select(selected)
+
     # ------------------------------------------------------------------ building
 
     def rebuild(self) -> None:
@@ -140,6 +178,7 @@ class GraphScene(QGraphicsScene):
             if self.doc is None:
                 return
             graph = self.graph
+            old_orientation, self.orientation = self.orientation, self._read_orientation()
             self._place_unpositioned()
             self._report = self.doc.report
             outs = self._output_counts()
@@ -153,6 +192,8 @@ class GraphScene(QGraphicsScene):
         finally:
             self.blockSignals(False)
         self.selectionChanged.emit()
+        if self.doc is not None and self.orientation != old_orientation:
+            self.sig_orientation_changed.emit(self.orientation)
 
     def _place_unpositioned(self) -> None:
         """Nodes without a stored position get one from the automatic layout."""
@@ -163,9 +204,9 @@ class GraphScene(QGraphicsScene):
         try:
             from models.layout import layered_layout
 
-            layout = layered_layout(self.graph)
+            layout = layered_layout(self.graph, direction=self.orientation)
         except Exception:  # the layout module is optional for the canvas
-            layout = _fallback_layout(self.graph)
+            layout = _fallback_layout(self.graph, self.orientation)
         for name in missing:
             x, y = layout.get(name, (0.0, 0.0))
             positions[name] = [float(x), float(y)]
@@ -197,7 +238,8 @@ class GraphScene(QGraphicsScene):
             label, category = node.class_name, _category_of(node.class_name)
             tip = _description_of(node.class_name)
         item = NodeItem(name, label, category, structure_of(node, out_counts),
-                        is_group=node.subgraph is not None, tooltip=tip)
+                        is_group=node.subgraph is not None, tooltip=tip,
+                        orientation=self.orientation)
         self.addItem(item)
         item.setPos(QPointF(*self.doc.position(name)))
         if self._report is not None:
@@ -433,10 +475,16 @@ class GraphScene(QGraphicsScene):
         """The nearest fitting port within reach, else the card under the cursor."""
         want = self._wanted_kind(drag)
         fixed_node = drag.port.node_item if drag.detached is None else self.nodes.get(drag.detached.src)
-        r = SNAP_RADIUS
+        # Near a port, the port; but over a card's body, only the port right under
+        # the cursor: a top-to-bottom card is short, and its middle is within
+        # reach of the ports on its top edge, while dropping there means "its
+        # first free input".
+        over_card = any(isinstance(it, NodeItem) and not it.read_only and it is not fixed_node
+                        for it in self.items(scene_pos))
+        r = 0.0 if over_card else SNAP_RADIUS
         best, best_d = None, None
         area = QRectF(scene_pos.x() - r, scene_pos.y() - r, 2 * r, 2 * r)
-        for item in self.items(area):
+        for item in (self.items(scene_pos) if over_card else self.items(area)):
             if isinstance(item, PortItem) and item.kind == want and not item.node_item.read_only \
                     and item.node_item is not fixed_node:
                 d = (item.scene_center() - scene_pos).manhattanLength()
@@ -471,9 +519,9 @@ class GraphScene(QGraphicsScene):
         end = shown.scene_center() if shown is not None else scene_pos
         fixed_kind, fixed = self._fixed_end(drag)
         if fixed_kind == "out":
-            drag.rubber.set_ends(fixed, end)
+            drag.rubber.set_ends(fixed, end, self.orientation)
         else:
-            drag.rubber.set_ends(end, fixed)
+            drag.rubber.set_ends(end, fixed, self.orientation)
         drag.rubber.set_snapped(drag.target is not None)
 
     def _body_port(self, card: NodeItem | None, drag: _ConnectionDrag) -> PortItem | None:
@@ -629,8 +677,62 @@ def snap(value: float) -> float:
     return round(value / GRID) * GRID
 
 
-def _fallback_layout(graph) -> dict[str, tuple[float, float]]:
-    """Columns by depth from the inputs (used when models.layout is not available)."""
+def infer_orientation(graph, positions) -> str:
+    """``"LR"`` when the connections, placed at ``positions``, run more rightwards than downwards.
+
+    Each axis counts its connections going forward along it less those going
+    back: a layered layout moves every connection forward along its flow,
+    while across the flow siblings spread both ways and cancel out. Without
+    placed connections, or on a tie, top to bottom (the default).
+    """
+    right = down = 0
+    for e in graph.edges:
+        a, b = positions.get(e.src), positions.get(e.dst)
+        if not a or not b:
+            continue
+        dx, dy = b[0] - a[0], b[1] - a[1]
+        right += (dx > 0) - (dx < 0)
+        down += (dy > 0) - (dy < 0)
+    return "LR" if right > down else "TB"
+
+
+class OrientationCommand(QUndoCommand):
+    """Switch a document's canvas orientation (view state, kept with the project).
+
+    Pushed with the re-layout in one macro, so one undo brings back both the
+    orientation and the positions.
+
+    Args:
+        doc: the document.
+        scene: the scene showing it, told to lay its cards out again.
+        orientation: ``"TB"`` or ``"LR"``.
+    """
+
+    def __init__(self, doc, scene: "GraphScene", orientation: str):
+        label = "Top to bottom" if orientation == "TB" else "Left to right"
+        super().__init__(f"Orientation: {label}")
+        project = doc.project
+        self.doc, self.scene, self.new = doc, scene, orientation
+        self.old = project.view.get(project.main_name, {}).get("orientation", scene.orientation)
+
+    def _apply(self, orientation: str) -> None:
+        project = self.doc.project
+        project.view.setdefault(project.main_name, {})["orientation"] = orientation
+        try:
+            if self.scene.doc is self.doc:
+                self.scene.set_orientation(orientation)
+        except RuntimeError:  # the canvas is gone; the view state is what lasts
+            pass
+
+    def redo(self):
+        self._apply(self.new)
+
+    def undo(self):
+        self._apply(self.old)
+
+
+def _fallback_layout(graph, orientation: str = "TB") -> dict[str, tuple[float, float]]:
+    """Rows (or columns) by depth from the inputs (used when models.layout is not available)."""
     depth: dict[str, int] = {}
     for name in graph.node_order():
         preds = [p for p in graph.predecessors(name) if p in depth]
@@ -641,8 +743,8 @@ def _fallback_layout(graph) -> dict[str, tuple[float, float]]:
         d = depth[name]
         r = rows.get(d, 0)
         rows[d] = r + 1
-        out[name] = (d * 260.0, r * 120.0)
+        out[name] = (r * 210.0, d * 90.0) if orientation == "TB" else (d * 260.0, r * 120.0)
     return out
 
 
-__all__ = ["GraphScene", "snap"]
+__all__ = ["GraphScene", "OrientationCommand", "infer_orientation", "snap"]

@@ -9,8 +9,8 @@ from PySide6.QtCore import QByteArray, QLineF, QMimeData, QPoint, QPointF, QRect
 from PySide6.QtGui import QAction, QCursor, QKeySequence, QPainter
 from PySide6.QtWidgets import QApplication, QGraphicsView, QMenu, QToolTip
 
-from desktop.editor.items import GRID, NODE_H, NODE_W, EdgeItem, NodeItem, theme
-from desktop.editor.scene import GraphScene, snap
+from desktop.editor.items import GRID, NODE_H, NODE_W, ORIENTATIONS, EdgeItem, NodeItem, theme
+from desktop.editor.scene import GraphScene, OrientationCommand, snap
 
 GRAPH_MIME = "application/x-layerforge-graph"
 LAYER_MIME = "application/x-layerforge-layer"
@@ -19,6 +19,9 @@ MIN_ZOOM = 0.05
 MAX_ZOOM = 4.0
 ZOOM_STEP = 1.25
 FIT_MARGIN = 40.0
+# Below this zoom a card's 11 px text is under 7 px tall: a first look at a
+# model never starts smaller (see initial_fit).
+READABLE_ZOOM = 0.6
 
 
 class GraphView(QGraphicsView):
@@ -37,8 +40,10 @@ class GraphView(QGraphicsView):
     Attributes:
         actions_by_name: the canvas's QActions (``delete``, ``copy``, ``cut``,
             ``paste``, ``duplicate``, ``select_all``, ``zoom_in``, ``zoom_out``,
-            ``fit``, ``reset_zoom``, ``layout``, ``snap``) with their shortcuts,
-            active while the canvas has focus; a main window can add them to menus.
+            ``fit``, ``reset_zoom``, ``layout``, ``orientation``, ``snap``) with
+            their shortcuts, active while the canvas has focus; a main window can
+            add them to menus. ``orientation`` ("Top to Bottom") is checked while
+            the graph flows downwards; toggling it re-lays the graph out.
     """
 
     sig_message = Signal(str)
@@ -70,6 +75,7 @@ class GraphView(QGraphicsView):
         self._scene.selectionChanged.connect(self._on_selection_changed)
         self._scene.sig_note.connect(self._on_note)
         self._scene.sig_node_activated.connect(self.sig_node_activated)
+        self._scene.sig_orientation_changed.connect(self._sync_orientation_action)
         self.actions_by_name: dict[str, QAction] = {}
         self._make_actions()
         self.doc = None
@@ -85,6 +91,7 @@ class GraphView(QGraphicsView):
         """Show another document (or None)."""
         self.doc = doc
         self._scene.set_document(doc)
+        self._sync_orientation_action()
         self._update_actions()
         if doc is not None and self._scene.nodes:
             self.centerOn(self._scene.nodes_rect().center())
@@ -94,6 +101,18 @@ class GraphView(QGraphicsView):
         """Build every item again from the document (after a reset)."""
         self._scene.rebuild()
         self.viewport().update()
+
+    @property
+    def orientation(self) -> str:
+        """``"TB"`` (inputs at the top, the default) or ``"LR"`` (inputs on the left).
+
+        Kept in the project's view state; see :meth:`set_orientation`.
+        """
+        return self._scene.orientation
+
+    def set_orientation(self, orientation: str) -> None:
+        """Flow the graph the other way: re-lay it out for ``orientation``, as one undo step."""
+        self.auto_layout(direction=orientation)
 
     @property
     def snap_to_grid(self) -> bool:
@@ -146,12 +165,29 @@ class GraphView(QGraphicsView):
         add("fit", "&Fit to Window", self.fit_to_view, ("F",))
         add("reset_zoom", "&Actual Size", self.reset_zoom, ("Ctrl+0",))
         add("layout", "Arrange &Layers", self.auto_layout, ("Ctrl+L",),
-            "Arrange the layers automatically, inputs on the left")
+            "Arrange the layers automatically, inputs first")
+        orient = add("orientation", "&Top to Bottom", self._on_orientation_toggled, (),
+                     "Draw the model top to bottom (checked) or left to right, and "
+                     "arrange the layers that way", checkable=True)
+        orient.setChecked(True)
         snap_act = add("snap", "&Snap to Grid", self._set_snap, ("Ctrl+Shift+G",), checkable=True)
         snap_act.setChecked(True)
 
     def _set_snap(self, on: bool) -> None:
         self.snap_to_grid = on
+
+    def _on_orientation_toggled(self, top_to_bottom: bool) -> None:
+        wanted = "TB" if top_to_bottom else "LR"
+        if wanted != self.orientation:
+            self.set_orientation(wanted)
+        self._sync_orientation_action()  # refused (read-only, no document): show what is
+
+    def _sync_orientation_action(self, *_args) -> None:
+        act = self.actions_by_name.get("orientation")
+        if act is not None and act.isChecked() != (self.orientation == "TB"):
+            act.blockSignals(True)
+            act.setChecked(self.orientation == "TB")
+            act.blockSignals(False)
 
     def _update_actions(self) -> None:
         has_doc = self.doc is not None
@@ -161,7 +197,7 @@ class GraphView(QGraphicsView):
         a["delete"].setEnabled(selected)
         for key in ("copy", "cut", "duplicate"):
             a[key].setEnabled(nodes)
-        for key in ("paste", "select_all", "layout"):
+        for key in ("paste", "select_all", "layout", "orientation"):
             a[key].setEnabled(has_doc)
 
     # ------------------------------------------------------------------ selection
@@ -325,14 +361,41 @@ class GraphView(QGraphicsView):
         self._scene.select([name])
         return name
 
-    def auto_layout(self) -> None:
-        if self.doc is None:
+    def auto_layout(self, direction: str | None = None) -> None:
+        """Arrange the layers automatically (one undo step), then show them all.
+
+        Args:
+            direction: ``"TB"`` or ``"LR"``; by default the canvas's
+                orientation. Another one switches the orientation too, in the
+                same undo step.
+        """
+        doc = self.doc
+        if doc is None:
+            return
+        direction = direction or self.orientation  # a QAction passes checked=False
+        if direction not in ORIENTATIONS:
+            raise ValueError(f"direction must be one of {ORIENTATIONS}, not {direction!r}")
+        if getattr(doc, "read_only", False):
+            from desktop.document import READ_ONLY_REASON
+
+            doc.sig_edit_refused.emit(READ_ONLY_REASON)
             return
         try:
-            self.doc.auto_layout()
+            from desktop.commands import LayoutCommand
+            from models.layout import layered_layout
         except ImportError:
             self.sig_message.emit("Automatic layout is not available in this build")
             return
+        stack = doc.undo_stack
+        if direction == self.orientation:
+            stack.push(LayoutCommand(doc, layered_layout(doc.graph, direction=direction)))
+        else:
+            stack.beginMacro("Top to bottom layout" if direction == "TB" else "Left to right layout")
+            try:
+                stack.push(OrientationCommand(doc, self._scene, direction))
+                stack.push(LayoutCommand(doc, layered_layout(doc.graph, direction=direction)))
+            finally:
+                stack.endMacro()
         self.fit_to_view()
 
     # ------------------------------------------------------------------ zoom
@@ -364,8 +427,14 @@ class GraphView(QGraphicsView):
     def reset_zoom(self) -> None:
         self.set_zoom(1.0)
 
-    def fit_to_view(self) -> None:
-        """Show every layer, with a margin; never zooms in past actual size."""
+    def fit_to_view(self, min_scale: float | None = None) -> None:
+        """Show every layer, with a margin; never zooms in past actual size.
+
+        Args:
+            min_scale: zoom out no further than this. When everything does not
+                fit at this zoom, the view shows where the graph starts: its
+                inputs at the top (top to bottom) or on the left (left to right).
+        """
         rect = self._scene.nodes_rect()
         if rect.isNull():
             self.set_zoom(1.0)
@@ -376,11 +445,52 @@ class GraphView(QGraphicsView):
         sx = (vp.width() - 2 * FIT_MARGIN) / max(rect.width(), 1.0)
         sy = (vp.height() - 2 * FIT_MARGIN) / max(rect.height(), 1.0)
         factor = min(sx, sy, 1.0)
+        if min_scale is not None:
+            factor = max(factor, min(min_scale, 1.0))
         factor = max(factor, 1e-3)
         self.resetTransform()
         self.scale(factor, factor)
-        self.centerOn(rect.center())
+        center = rect.center()
+        # Where the graph does not fit, its start shows: the first row (column)
+        # after the margin, and across the flow the inputs, as near the middle
+        # as the graph's extent allows.
+        half_w = (vp.width() / 2 - FIT_MARGIN) / factor
+        half_h = (vp.height() / 2 - FIT_MARGIN) / factor
+        inputs = self._input_center()
+        if self.orientation == "TB":
+            if rect.height() / 2 > half_h:
+                center.setY(rect.top() + half_h)
+            if rect.width() / 2 > half_w and inputs is not None:
+                center.setX(min(max(inputs.x(), rect.left() + half_w), rect.right() - half_w))
+        else:
+            if rect.width() / 2 > half_w:
+                center.setX(rect.left() + half_w)
+            if rect.height() / 2 > half_h and inputs is not None:
+                center.setY(min(max(inputs.y(), rect.top() + half_h), rect.bottom() - half_h))
+        self.centerOn(center)
         self.sig_zoom_changed.emit(self.zoom())
+
+    def initial_fit(self) -> None:
+        """The first look at a model just opened: readable cards, the inputs in view.
+
+        Everything when it fits at a readable zoom (``READABLE_ZOOM``),
+        else that zoom with the graph's start in view; F (``fit``) still shows
+        everything.
+        """
+        self.fit_to_view(min_scale=READABLE_ZOOM)
+
+    def _input_center(self) -> QPointF | None:
+        """The middle of the Input layers' cards (or of the first card), in the scene."""
+        graph = self.doc.graph if self.doc is not None else None
+        items = self._scene.nodes
+        rect = QRectF()
+        if graph is not None:
+            for name, node in graph.nodes.items():
+                if node.is_input and name in items:
+                    rect = rect.united(items[name].sceneBoundingRect())
+        if rect.isNull() and items:
+            rect = next(iter(items.values())).sceneBoundingRect()
+        return None if rect.isNull() else rect.center()
 
     def _ensure_visible(self, names) -> None:
         rect = QRectF()
@@ -501,7 +611,7 @@ class GraphView(QGraphicsView):
         menu.addAction(a["paste"])
         menu.addAction(a["select_all"])
         menu.addSeparator()
-        for key in ("fit", "layout", "snap"):
+        for key in ("fit", "layout", "orientation", "snap"):
             menu.addAction(a[key])
         menu.exec(event.globalPos())
 

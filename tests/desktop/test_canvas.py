@@ -1,14 +1,15 @@
-"""The canvas as a user drives it: cards, connections, selection, clipboard, drops, zoom."""
+"""The canvas as a user drives it: cards, connections, selection, clipboard, drops, zoom, orientation."""
 import json
 import time
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
-from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QWheelEvent
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QFontMetricsF, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from desktop.editor import GRAPH_MIME, LAYER_MIME, EdgeItem, GraphView, NodeItem
+from desktop.editor import items as card_items
 from desktop.editor.items import GRID
 from models.graph import SLOT, Call, Edge, Graph, Node, Slot
 from models.project import new_project
@@ -62,6 +63,28 @@ def _chain(doc):
     return a, b
 
 
+def _set_orientation(doc, orientation):
+    """Store an orientation in the project's view state, as a saved project has it."""
+    doc.project.view.setdefault(doc.project.main_name, {})["orientation"] = orientation
+
+
+def _chain_project(n):
+    """An Input and ``n - 1`` Dense layers in a chain, laid out top to bottom."""
+    from models.catalog import make_node
+    from models.layout import layered_layout
+
+    g = Graph("chain")
+    names = []
+    for i in range(n):
+        node = g.add_node(make_node("InputLayer" if i == 0 else "Dense", g))
+        if names:
+            g.connect(names[-1], node.name)
+        names.append(node.name)
+    project = new_project(g)
+    project.positions().update({k: list(v) for k, v in layered_layout(g).items()})
+    return project, names
+
+
 # ------------------------------------------------------------------ items follow the document
 
 
@@ -95,10 +118,18 @@ def test_rename_keeps_the_card_and_its_edges(doc, view):
 # ------------------------------------------------------------------ connecting
 
 
-def test_dragging_from_an_output_port_to_an_input_port_connects(doc, view):
+@pytest.mark.parametrize("orientation", ["TB", "LR"])
+def test_dragging_from_an_output_port_to_an_input_port_connects(doc, make_view, orientation):
+    _set_orientation(doc, orientation)
+    view = make_view(doc)
+    assert view.orientation == orientation
     a = doc.add_layer("InputLayer", (0.0, 0.0))
-    b = doc.add_layer("Dense", (300.0, 40.0))
-    view.centerOn(150, 20)
+    if orientation == "LR":
+        b = doc.add_layer("Dense", (300.0, 40.0))
+        view.centerOn(150, 20)
+    else:
+        b = doc.add_layer("Dense", (60.0, 180.0))
+        view.centerOn(30, 90)
     src = view.node_items[a].output_port().scene_center()
     dst = view.node_items[b].input_port().scene_center()
     _drag(view, _vp(view, src), _vp(view, dst))
@@ -106,10 +137,15 @@ def test_dragging_from_an_output_port_to_an_input_port_connects(doc, view):
     assert doc.graph.edges == [edge]
     item = view.edge_items[edge]
     assert isinstance(item, EdgeItem) and item.scene() is view.scene()
-    # The curve runs from port to port.
+    # The curve runs from port to port, along the flow at both ends.
     path = item.path()
     assert (path.pointAtPercent(0) - src).manhattanLength() < 1
     assert (path.pointAtPercent(1) - dst).manhattanLength() < 1
+    start, end = path.pointAtPercent(0.02) - src, dst - path.pointAtPercent(0.98)
+    if orientation == "TB":
+        assert start.y() > 4 * abs(start.x()) and end.y() > 4 * abs(end.x())
+    else:
+        assert start.x() > 4 * abs(start.y()) and end.x() > 4 * abs(end.y())
     assert view.node_items[a].output_port().connected and view.node_items[b].input_port().connected
     assert view.graph_scene._drag is None  # the rubber edge is gone
 
@@ -414,6 +450,224 @@ def test_nested_model_card_expands_and_collapses(make_doc, make_view):
     assert doc.project.view["model"]["collapsed"] == ["block"]
 
 
+def test_nested_model_card_opens_downwards_top_to_bottom(make_doc, make_view):
+    project = _nested_project()
+    project.positions().update({"inp": [0.0, 0.0], "block": [0.0, 90.0], "out": [0.0, 400.0]})
+    doc = make_doc(project)
+    view = make_view(doc)
+    assert view.orientation == "TB"  # taken from the positions: the project had none stored
+    card = view.node_items["block"]
+    closed = card.mapRectToScene(card.rect())
+    in_port = card.input_port().scene_center()
+    assert in_port == QPointF(closed.center().x(), closed.top())
+    view.graph_scene.toggle_collapsed("block")
+    opened = card.mapRectToScene(card.rect())
+    assert opened.topLeft() == closed.topLeft() and opened.height() > closed.height()
+    assert card.input_port().scene_center() == in_port
+    assert card.output_port().scene_center().y() == opened.bottom()  # out of the open card's bottom
+    inner = {n: it.scenePos() for n, it in card.inner_nodes.items()}
+    assert inner["x"].y() < inner["h"].y() < inner["y"].y()  # its layers go down, too
+    assert inner["x"].x() == inner["h"].x() == inner["y"].x()
+    x = card.inner_nodes["x"]
+    assert x.output_port().scene_center().y() == x.mapRectToScene(x.rect()).bottom()
+
+
+# ------------------------------------------------------------------ orientation
+
+
+def _card_rect(item):
+    return item.mapRectToScene(item.rect())
+
+
+def test_top_to_bottom_cards_take_inputs_on_top_and_give_outputs_below(doc, view):
+    assert view.orientation == "TB" and view.actions_by_name["orientation"].isChecked()
+    assert doc.project.view["model"]["orientation"] == "TB"  # a new project: the default, kept
+    a, b = _chain(doc)
+    add = doc.add_layer("Add", (0.0, 200.0))
+    mha = doc.add_layer("MultiHeadAttention", (300.0, 200.0))
+    items = view.node_items
+
+    dense = items[b]
+    r = _card_rect(dense)
+    assert dense.input_port().scene_center() == QPointF(r.center().x(), r.top())
+    assert dense.output_port().scene_center() == QPointF(r.center().x(), r.bottom())
+    assert items[a].input_port() is None
+    assert items[a].output_port().scene_center() == QPointF(_card_rect(items[a]).center().x(),
+                                                           _card_rect(items[a]).bottom())
+
+    # An Add's inputs, its extra dashed one last, spread along the top edge.
+    card = items[add]
+    r = _card_rect(card)
+    ports = [card.input_port(0, i) for i in range(3)]
+    assert [p.ghost for p in ports] == [False, False, True]
+    xs = [p.scene_center().x() for p in ports]
+    assert all(p.scene_center().y() == r.top() for p in ports)
+    assert r.left() < xs[0] < xs[1] < xs[2] < r.right()
+    assert card.output_port().scene_center() == QPointF(r.center().x(), r.bottom())
+    assert not card._labels  # a variadic layer's generic slot names are not worth reading
+
+    # Named inputs are labelled inside the card, each under its port, in full.
+    card = items[mha]
+    assert [st.text() for _pos, st in card._labels] == ["query", "value", "key"]
+    for (pos, st), i in zip(card._labels, range(3)):
+        box = QRectF(pos, st.size())
+        assert card.rect().contains(box)
+        assert abs(box.center().x() - card.input_port(0, i).pos().x()) <= 2
+        assert box.top() >= card.rect().top() + card_items.STRIP_H  # under the colour strip
+
+    # Left to right, the same cards take inputs on the left and give outputs on the right.
+    view.graph_scene.set_orientation("LR")
+    assert view.orientation == "LR" and not view.actions_by_name["orientation"].isChecked()
+    dense = view.node_items[b]
+    r = _card_rect(dense)
+    assert dense.input_port().scene_center().x() == r.left()
+    assert dense.output_port().scene_center().x() == r.right()
+    ports = [view.node_items[add].input_port(0, i).scene_center() for i in range(3)]
+    assert len({p.x() for p in ports}) == 1 and ports[0].y() < ports[1].y() < ports[2].y()
+
+
+def test_the_orientation_action_lays_the_graph_out_again_as_one_undo_step(make_doc, make_view):
+    from models.layout import layered_layout
+
+    project, names = _chain_project(4)
+    doc = make_doc(project)
+    view = make_view(doc)
+    act = view.actions_by_name["orientation"]
+    assert act.isCheckable() and act.isChecked() and act.text().replace("&", "") == "Top to Bottom"
+    assert view.orientation == "TB"
+    before = {n: doc.position(n) for n in names}
+    assert len({x for x, _y in before.values()}) == 1  # one column
+    view.select([names[1]])
+    steps = doc.undo_stack.count()
+
+    act.trigger()
+    assert view.orientation == "LR" and not act.isChecked()
+    assert doc.project.view["model"]["orientation"] == "LR"
+    expected = layered_layout(doc.graph, direction="LR")
+    assert {n: doc.position(n) for n in names} == {n: tuple(expected[n]) for n in names}
+    card = view.node_items[names[1]]
+    assert (card.x(), card.y()) == expected[names[1]]
+    assert card.input_port().scene_center().x() == _card_rect(card).left()
+    assert view.selected_nodes() == [names[1]]  # the cards were made again; the selection stays
+    assert doc.undo_stack.count() == steps + 1
+
+    doc.undo_stack.undo()
+    assert view.orientation == "TB" and act.isChecked()
+    assert doc.project.view["model"]["orientation"] == "TB"
+    assert {n: doc.position(n) for n in names} == before
+    card = view.node_items[names[1]]
+    assert (card.x(), card.y()) == before[names[1]]
+    assert card.input_port().scene_center().y() == _card_rect(card).top()
+
+    doc.undo_stack.redo()
+    assert view.orientation == "LR" and not act.isChecked()
+    # Arranging the layers again keeps the orientation.
+    view.actions_by_name["layout"].trigger()
+    assert view.orientation == "LR" and doc.undo_stack.count() == steps + 2
+    # While a model trains, the orientation does not change either.
+    doc.set_read_only(True)
+    act.trigger()
+    assert view.orientation == "LR" and not act.isChecked()
+    doc.set_read_only(False)
+
+
+def test_a_project_keeps_its_orientation_or_takes_its_positions(make_doc, make_view):
+    # Saved left to right before orientations were stored: it still reads left to right.
+    doc = make_doc(_nested_project())
+    view = make_view(doc)
+    assert view.orientation == "LR" and not view.actions_by_name["orientation"].isChecked()
+    assert doc.project.view["model"]["orientation"] == "LR"  # and keeps it from now on
+    # A stored orientation wins over the positions.
+    project, _names = _chain_project(3)
+    project.view["model"]["orientation"] = "LR"
+    doc.replace_project(project)
+    assert view.orientation == "LR"
+    project, names = _chain_project(3)
+    doc.replace_project(project)
+    assert view.orientation == "TB" and view.actions_by_name["orientation"].isChecked()
+    card = view.node_items[names[1]]
+    assert card.input_port().scene_center().y() == _card_rect(card).top()
+    doc.replace_project(new_project())
+    assert view.orientation == "TB"
+
+
+def _shown(view, item) -> bool:
+    return view.viewport().rect().contains(view.mapFromScene(item.sceneBoundingRect()).boundingRect())
+
+
+def test_a_model_first_shows_readable_cards_with_its_inputs_in_view(make_doc, qtbot):
+    project, names = _chain_project(10)
+    doc = make_doc(project)
+    view = GraphView(doc)
+    qtbot.addWidget(view)
+    view.resize(900, 650)
+    view.show()
+    qtbot.waitExposed(view)
+    view.rebuild()
+    view.initial_fit()
+    assert view.zoom() >= 0.6  # a ten-layer CNN's cards can be read
+    assert all(_shown(view, view.node_items[n]) for n in names)  # and all of them are there
+
+    # A deeper model starts at a readable size, its input at the top, centred...
+    project, names = _chain_project(30)
+    doc.replace_project(project)
+    view.initial_fit()
+    assert view.zoom() == pytest.approx(0.6)
+    first = view.node_items[names[0]]
+    top = view.mapFromScene(first.sceneBoundingRect()).boundingRect()
+    assert _shown(view, first) and top.top() < 60
+    assert abs(top.center().x() - view.viewport().rect().center().x()) <= 2
+    assert not _shown(view, view.node_items[names[-1]])
+    # ...while Fit to Window (F) shows all of it.
+    view.actions_by_name["fit"].trigger()
+    assert view.zoom() < 0.6
+    assert all(_shown(view, view.node_items[n]) for n in names)
+
+    # Left to right, the input is on the left.
+    view.set_orientation("LR")
+    view.initial_fit()
+    assert view.zoom() == pytest.approx(0.6)
+    first = view.node_items[names[0]]
+    left = view.mapFromScene(first.sceneBoundingRect()).boundingRect()
+    assert _shown(view, first) and left.left() < 60
+
+
+def test_card_text_fits_and_a_long_shape_loses_its_middle(doc, view):
+    from types import SimpleNamespace
+
+    name = doc.add_layer("Dense", (0.0, 0.0))
+    card = view.node_items[name]
+    shape = (None, 1024, 1024, 3, 512, 7)
+    card.set_info(SimpleNamespace(error=None, upstream_error=False, output_shapes=[[shape]],
+                                  params=123456))
+    assert card.shape_text == "(None, 1024, 1024, 3, 512, 7)"
+    shown = card._shape_st.text()
+    assert "…" in shown and shown.startswith("(None, 1") and shown.endswith(", 7)")
+    assert card.shape_text in card.toolTip()  # in full
+    # The text sits inside the card, the shape above the output port on its bottom edge.
+    th = card_items.theme()
+    mono = QFontMetricsF(th.mono_font)
+    assert card_items.SHAPE_BASE + mono.descent() + card_items.PORT_R <= card.rect().height()
+    assert mono.horizontalAdvance(shown) <= card.width - 2 * card_items.PAD
+    # Sizes in whole pixels: bold 13 px names, 11 px type, params and shape.
+    assert th.name_font.pixelSize() == 13 and th.name_font.bold()
+    assert th.small_font.pixelSize() == th.mono_font.pixelSize() == 11
+
+    # A long type stays whole: its params move to a line with room (here, the short name's)...
+    name = doc.add_layer("BatchNormalization", (300.0, 0.0))
+    assert doc.set_params(name, {"name": "bn1"})[0]
+    bn = view.node_items["bn1"]
+    info = SimpleNamespace(error=None, upstream_error=False, output_shapes=[[(None, 8, 8, 32)]],
+                           params=128)
+    bn.set_info(info)
+    assert bn._type_st.text() == "BatchNormalization" and bn._params_st.text() == "128 params"
+    # ...and where no line has room, the type gives way, never the params.
+    assert doc.set_params("bn1", {"name": "batch_normalization_12"})[0]
+    bn.set_info(None)
+    bn.set_info(info)
+    assert bn._type_st.text().endswith("…") and bn._params_st.text() == "128 params"
+
+
 # ------------------------------------------------------------------ zoom and size
 
 
@@ -474,7 +728,7 @@ def test_switching_documents_and_resetting_rebuilds_the_canvas(make_doc, make_vi
 
 def test_actions_are_named_with_shortcuts(view):
     expected = {"delete", "copy", "cut", "paste", "duplicate", "select_all", "zoom_in",
-                "zoom_out", "fit", "reset_zoom", "layout", "snap"}
+                "zoom_out", "fit", "reset_zoom", "layout", "orientation", "snap"}
     assert expected <= set(view.actions_by_name)
     assert view.actions_by_name["copy"].shortcut().toString() == "Ctrl+C"
     assert view.actions_by_name["fit"].shortcut().toString() == "F"
