@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_actions()
         self._connect_doc()
+        self._build_training()
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_MS)
         self._autosave_timer.timeout.connect(self.autosave)
@@ -193,7 +195,7 @@ class MainWindow(QMainWindow):
                                   "Fold the selected layers into one nested model")
         em.addAction(A["group"])
         vm = mb.addMenu("&View")
-        for k in ("zoom_in", "zoom_out", "reset_zoom", "fit", "layout", "snap"):
+        for k in ("zoom_in", "zoom_out", "reset_zoom", "fit", "layout", "orientation", "snap"):
             if k in va:
                 vm.addAction(va[k])
         vm.addSeparator()
@@ -202,7 +204,7 @@ class MainWindow(QMainWindow):
         self.palette_dock.toggleViewAction().setShortcut("Ctrl+1")
         self.inspector_dock.toggleViewAction().setShortcut("Ctrl+2")
         self.bottom_dock.toggleViewAction().setShortcut("Ctrl+3")
-        A["find_layer"] = self._action("Find &Layer", self._focus_palette, "Ctrl+L")
+        A["find_layer"] = self._action("Find &Layer", self._focus_palette, "Ctrl+F")
         vm.addAction(A["find_layer"])
         hm = mb.addMenu("&Help")
         hm.addAction(self._action("&About LayerForge", self._about))
@@ -227,6 +229,35 @@ class MainWindow(QMainWindow):
         self.doc.sig_dirty_changed.connect(lambda _d: self._update_title())
         self.doc.sig_path_changed.connect(lambda _p: self._update_title())
         self.doc.sig_graph_event.connect(lambda _e: self._mark_code_dirty())
+
+    # ------------------------------------------------------------------ training
+
+    def _build_training(self):
+        """The Training dock (live plots and evaluation), tabbed with the Model dock."""
+        from desktop.panels.training import TrainingPanel
+
+        self.training = TrainingPanel()
+        self.training.set_document(self.doc)
+        self.training_dock = self._dock("Training", self.training, Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.bottom_dock, self.training_dock)
+        self.bottom_dock.raise_()
+        self.training.sig_message.connect(self.log_message)
+        self.training.sig_training_started.connect(self._show_training)
+        self.doc.sig_edit_refused.connect(lambda text: self.statusBar().showMessage(text, 4000))
+        bar = self.menuBar()
+        help_menu = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
+        menu = QMenu("&Train", self)
+        bar.insertMenu(help_menu, menu) if help_menu is not None else bar.addMenu(menu)
+        for act in self.training.actions_by_name.values():
+            menu.addAction(act)
+        menu.addSeparator()
+        menu.addAction(self.training_dock.toggleViewAction())
+
+    def _show_training(self):
+        self.training_dock.show()
+        self.training_dock.raise_()
+        if self.training_dock.height() < 380:
+            self.resizeDocks([self.training_dock], [420], Qt.Vertical)
 
     # ------------------------------------------------------------------ slots
 
@@ -407,7 +438,7 @@ class MainWindow(QMainWindow):
             project.positions().update({k: list(v) for k, v in layered_layout(project.graph).items()})
         self.doc.replace_project(project)
         self.view.rebuild()
-        QTimer.singleShot(0, self.view.fit_to_view)
+        QTimer.singleShot(0, self.view.initial_fit)
         self.loaded_once = True
         self._update_title()
         self.log_message(f"opened {project.path or project.meta.get('title', 'project')}")
@@ -561,6 +592,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
+        self.training.shutdown()  # stop a run (it keeps its best weights) and join its thread
         self.discard_recovery()
         event.accept()
 
