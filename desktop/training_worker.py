@@ -99,7 +99,6 @@ class TrainingWorker(QObject):
         worker.moveToThread(thread)
         thread.started.connect(worker.go)
         worker.sig_finished.connect(self._on_job_finished)  # queued: arrives on our thread
-        worker.sig_finished.connect(thread.quit)
         self._thread, self._job = thread, worker
         thread.start()
         self.sig_started.emit()
@@ -176,6 +175,7 @@ class TrainingWorker(QObject):
     def _on_job_finished(self):
         thread, self._thread, self._job = self._thread, None, None
         if thread is not None:
+            thread.quit()  # the job is done; its event loop may still be running
             thread.wait()
             thread.deleteLater()
         state = self.state

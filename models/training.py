@@ -138,8 +138,13 @@ class LiveCallback:
 
     Per batch it only records the loss (already a Python float by then) and
     checks for pause, stop and NaN. Per epoch it adds the learning rate,
-    throughput, each layer's gradient norm on one batch and each layer's
-    weight histogram, which cost a fraction of a batch.
+    throughput, each layer's gradient norm and each layer's weight histogram.
+
+    The gradient norms come from the training step itself: a :class:`GradNormTap`
+    on the optimizer adds up each layer's norm over the epoch's steps inside
+    the compiled step (a few tiny reductions), so they cost no extra forward
+    and backward pass. Where the tap cannot be fitted (a distributed run, an
+    optimizer without ``apply``), they are measured on one probe batch.
     """
 
     def __init__(self, state: RunState, *, probe: tuple | None = None, epochs: int = 1,
@@ -157,6 +162,7 @@ class LiveCallback:
         self.monitor = monitor
         self.histograms = histograms
         self.grad_norms = grad_norms
+        self.tap: GradNormTap | None = None
         self.best_value = math.inf
         self.best_weights = None
         self.best_epoch: int | None = None
@@ -185,6 +191,9 @@ class LiveCallback:
         self.keras_callback = _Cb()
 
     def on_train_begin(self, model):
+        # The train step is traced at its first call, after this: the tap gets into it.
+        if self.grad_norms and self.tap is None:
+            self.tap = GradNormTap.attach(model)
         self.good_weights = model.get_weights()
         self.state.emit("begin", {"epochs": self.epochs, "steps": self.steps,
                                   "layers": [l.name for l in model.layers if l.weights]})
@@ -233,7 +242,9 @@ class LiveCallback:
             self.best_weights = self.good_weights
             self.best_epoch = epoch + 1
         payload = {"epoch": epoch + 1, "logs": {k: float(v) for k, v in logs.items() if _is_number(v)}}
-        if self.grad_norms and self.probe is not None:
+        if self.grad_norms and self.tap is not None:
+            payload["grad_norms"] = self.tap.epoch_norms()
+        elif self.grad_norms and self.probe is not None:
             payload["grad_norms"] = _grad_norms(model, *self.probe)
         if self.histograms:
             payload["histograms"] = _histograms(model)
@@ -257,6 +268,86 @@ def _current_lr(model) -> float:
         return float(np.asarray(lr))
     except Exception:
         return float("nan")
+
+
+class GradNormTap:
+    """Each layer's gradient norm, averaged over an epoch's steps, read from the optimizer.
+
+    Wraps the (innermost) optimizer's ``apply`` so the compiled training step
+    also adds every layer's gradient norm (the square root of the sum of its
+    weights' squared gradients) into a small variable. Loss-scaled (mixed
+    precision) runs see the unscaled gradients, as the inner optimizer does.
+    """
+
+    def __init__(self, model, optimizer, tf):
+        self._tf = tf
+        owner = {}
+        for layer in model.layers:
+            for w in layer.trainable_weights:
+                owner.setdefault(id(w), layer.name)
+        weights = list(model.trainable_weights)
+        self.layers: list[str] = []
+        segment = []
+        for w in weights:
+            name = owner.get(id(w), w.path.split("/")[0])
+            if name not in self.layers:
+                self.layers.append(name)
+            segment.append(self.layers.index(name))
+        self._index = {id(w): i for i, w in enumerate(weights)}
+        self._segment = segment
+        self.sums = tf.Variable(tf.zeros([len(self.layers)], tf.float32), trainable=False,
+                                name="layerforge_grad_norm_sums")
+        self.steps = tf.Variable(0.0, trainable=False, name="layerforge_grad_norm_steps")
+        original = optimizer.apply
+        tap = self
+
+        def apply(grads, trainable_variables=None):
+            tap._record(grads, trainable_variables or optimizer._trainable_variables)
+            return original(grads, trainable_variables)
+
+        optimizer.apply = apply
+
+    @classmethod
+    def attach(cls, model) -> "GradNormTap | None":
+        """A tap on ``model``'s optimizer, or None where one cannot be fitted."""
+        from models import backend
+
+        tf = backend.tf()
+        optimizer = getattr(model, "optimizer", None)
+        while optimizer is not None and hasattr(optimizer, "inner_optimizer"):
+            optimizer = optimizer.inner_optimizer
+        if optimizer is None or not callable(getattr(optimizer, "apply", None)) \
+                or not model.trainable_weights or tf.distribute.has_strategy():
+            return None
+        try:
+            return cls(model, optimizer, tf)
+        except Exception:
+            return None
+
+    def _record(self, grads, variables):
+        tf = self._tf
+        squares = [tf.zeros([], tf.float32)] * len(self.layers)
+        for g, v in zip(grads, variables):
+            i = self._index.get(id(v))
+            if g is None or i is None:
+                continue
+            if isinstance(g, tf.IndexedSlices):
+                g = g.values
+            squares[self._segment[i]] = squares[self._segment[i]] + tf.reduce_sum(
+                tf.square(tf.cast(g, tf.float32)))
+        self.sums.assign_add(tf.sqrt(tf.stack(squares)))
+        self.steps.assign_add(1.0)
+
+    def epoch_norms(self) -> dict[str, float]:
+        """The mean norm per layer since the last call (then starts a new epoch)."""
+        steps = float(self.steps.numpy())
+        sums = self.sums.numpy()
+        self.sums.assign(np.zeros_like(sums))
+        self.steps.assign(0.0)
+        if steps <= 0:
+            return {}
+        return {name: float(v) / steps for name, v in zip(self.layers, sums)
+                if math.isfinite(float(v))}
 
 
 def _grad_norms(model, x, y) -> dict[str, float]:
@@ -377,7 +468,14 @@ def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_wei
         with scope:
             model = project.build(with_weights=project.has_weights())
             compile_model(model, recipe)
+        if strategy is not None:
+            from models.distributed import prepare_model
+
+            prepare_model(model, strategy)  # Keras 3 needs two fixes for multi-worker
         if initial_weights:
+            # Build the optimizer first so its saved state (moments, step count) loads too.
+            with strategy.scope() if strategy is not None else _nullcontext():
+                model.optimizer.build(model.trainable_variables)
             model.load_weights(str(initial_weights))
         return _fit(model, project, recipe, state, dataset, out_dir, strategy, evaluate, tf, keras)
     finally:

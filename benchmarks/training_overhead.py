@@ -1,0 +1,155 @@
+"""What watching costs: the same training by plain ``model.fit`` and by the app's training panel.
+
+Both train the gallery's digits CNN (the ``cnn`` template) on the built-in
+digits, with the same recipe, seed, epochs, batch size and validation data.
+The app side is the real path: an (offscreen unless DISPLAY is set)
+QApplication, a :class:`~desktop.panels.training.TrainingPanel` shown with
+its live plots, the :class:`~desktop.training_worker.TrainingWorker` thread,
+the RunState and the redraw timer. Each side is warmed up once, then the
+two alternate for ``--repeats`` runs; the medians are compared.
+
+``ratio`` is the app's ``fit`` time over plain ``fit`` time (the goal is at
+most 1.05): both exclude loading data and building the model, which are the
+same work either way. ``end_to_end`` adds those and, for the app, the
+evaluation page (confusion matrix, curves) that plain ``fit`` does not make.
+
+    .venv/bin/python benchmarks/training_overhead.py [--epochs 8] [--repeats 3]
+
+Prints a line per run and a last line of JSON. It measures; it does not assert.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _project(epochs: int, batch_size: int):
+    from models import gallery
+
+    project = gallery.open_template("cnn")
+    project.weights.clear()  # train from fresh weights each time
+    recipe = project.recipe
+    recipe.pop("callbacks", None)  # no early stopping: both sides run every epoch
+    recipe.pop("quick", None)
+    recipe.update(epochs=epochs, batch_size=batch_size)
+    return project
+
+
+def plain_fit(project, dataset) -> dict:
+    """The baseline: build, compile and ``fit`` exactly as a Keras user would."""
+    from models.training import _seed, compile_model
+
+    recipe = project.recipe
+    _seed(recipe.get("seed", 0))
+    t0 = time.perf_counter()
+    model = project.build(with_weights=False)
+    compile_model(model, recipe)
+    t1 = time.perf_counter()
+    model.fit(dataset.x_train, dataset.y_train, batch_size=recipe["batch_size"],
+              epochs=recipe["epochs"], validation_data=(dataset.x_val, dataset.y_val),
+              shuffle=True, verbose=0)
+    t2 = time.perf_counter()
+    model.evaluate(dataset.x_test, dataset.y_test, batch_size=recipe["batch_size"], verbose=0)
+    t3 = time.perf_counter()
+    return {"fit": t2 - t1, "end_to_end": t3 - t0}
+
+
+def app_fit(app, panel, doc, dataset) -> dict:
+    """The app: the panel's Start, its worker thread, RunState and timer-driven live plots."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    out = {}
+
+    def finished(payload, ok):
+        out["payload"], out["ok"] = payload, ok
+        out["t_end"] = time.perf_counter()
+        loop.quit()
+
+    panel.sig_training_finished.connect(finished)
+    redraws_before = panel.redraws
+    # The same loaded data as the baseline (loading is not what is measured).
+    t0 = time.perf_counter()
+    QTimer.singleShot(0, lambda: panel.start(dataset=dataset))
+    QTimer.singleShot(600_000, loop.quit)
+    loop.exec()
+    panel.sig_training_finished.disconnect(finished)
+    payload = out.get("payload") or {}
+    if payload.get("stopped") not in ("completed",):
+        raise RuntimeError(f"the app run did not complete: {payload.get('stopped')} "
+                           f"{payload.get('message')}")
+    doc.project.weights.clear()
+    return {"fit": float(payload["seconds"]), "end_to_end": out["t_end"] - t0,
+            "redraws": panel.redraws - redraws_before,
+            "test_accuracy": payload["metrics"].get("test_accuracy")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from desktop.document import Document, _Engine
+    from desktop.panels.training import TrainingPanel
+    from models.training import load_project_data
+
+    project = _project(args.epochs, args.batch_size)
+    dataset = load_project_data(project)
+    doc = Document(_project(args.epochs, args.batch_size))
+    panel = TrainingPanel()
+    panel.set_document(doc)
+    panel.resize(1400, 600)
+    panel.show()
+    app.processEvents()
+
+    print(f"digits CNN ({project.name}), {args.epochs} epochs, batch {args.batch_size}, "
+          f"{dataset.n_train} training samples; warming up both paths once")
+    plain_fit(_project(1, args.batch_size), dataset)
+    app_fit(app, panel, doc, dataset)  # traces the train step in the worker thread too
+    plain, appl = [], []
+    for i in range(args.repeats):
+        p = plain_fit(_project(args.epochs, args.batch_size), dataset)
+        a = app_fit(app, panel, doc, dataset)
+        plain.append(p)
+        appl.append(a)
+        print(f"run {i + 1}: plain fit {p['fit']:.2f} s, app fit {a['fit']:.2f} s "
+              f"(ratio {a['fit'] / p['fit']:.3f}); end to end {p['end_to_end']:.2f} s vs "
+              f"{a['end_to_end']:.2f} s; {a['redraws']} redraws; test accuracy "
+              f"{a['test_accuracy']:.3f}")
+    plain_fit_s = statistics.median(r["fit"] for r in plain)
+    app_fit_s = statistics.median(r["fit"] for r in appl)
+    result = {
+        "ratio": round(app_fit_s / plain_fit_s, 4),
+        "plain_seconds": round(plain_fit_s, 3),
+        "app_seconds": round(app_fit_s, 3),
+        "end_to_end_ratio": round(statistics.median(r["end_to_end"] for r in appl)
+                                  / statistics.median(r["end_to_end"] for r in plain), 4),
+        "plain_end_to_end_seconds": round(statistics.median(r["end_to_end"] for r in plain), 3),
+        "app_end_to_end_seconds": round(statistics.median(r["end_to_end"] for r in appl), 3),
+        "epochs": args.epochs, "batch_size": args.batch_size, "repeats": args.repeats,
+        "cpu_count": os.cpu_count(),
+    }
+    panel.shutdown()
+    _Engine.shutdown()
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

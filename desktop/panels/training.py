@@ -1,0 +1,771 @@
+"""The training panel: start, pause, resume and stop training, and watch it learn.
+
+Live plots, all redrawn by one timer (:data:`REDRAW_MS`) that drains the
+run's :class:`~models.runner.RunState`, so a burst of batches costs one
+``setData`` per curve however many arrive:
+
+* the loss of every batch (and its moving average),
+* training and validation loss per epoch, and every other metric per epoch,
+* the learning rate and the throughput (samples per second),
+* each layer's gradient norm: one curve per layer across epochs (log scale,
+  early layers dark, late layers light, so vanishing or exploding gradients
+  show as curves drifting apart) and a bar chart of the latest epoch,
+* the weight distribution of one layer across epochs, as a heat map (epochs
+  along x, weight values along y).
+
+The data behind every curve lives in preallocated numpy arrays that double
+when full (:class:`Series`); curves get views of them. While training runs the
+document is read-only; when it ends the kept weights go into the project
+(the document becomes unsaved) and the evaluation page is filled.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QSpinBox,
+    QStyle,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.panels.evaluation import PALETTE, EvaluationPanel, add_legend, style_plot
+from desktop.training_worker import TrainingWorker
+
+REDRAW_MS = 100          # how often the run is drained and the progress bar updated
+PAINT_BUDGET = 0.05      # share of one core the live plots may spend painting
+MAX_REDRAW_MS = 1000     # however slow painting is, the plots move at least once a second
+EMA = 0.9                # smoothing of the moving-average batch loss
+MAX_LEGEND_LAYERS = 8    # more layers than this: the bar chart names them, not a legend
+HEAT_BINS = 48           # rows of the weight heat map
+
+SHORTCUTS = {            # none of these is used by the editor or the main window
+    "start": ("Ctrl+R", "F5"),
+    "pause": ("F6",),
+    "stop": ("Shift+F5",),
+}
+
+
+class Series:
+    """A growing (x, y) record: preallocated arrays that double when full.
+
+    ``x``/``y`` are views of the filled part, ready for ``setData`` (no copy).
+    """
+
+    def __init__(self, capacity: int = 256):
+        self._x = np.empty(capacity, dtype=np.float64)
+        self._y = np.empty(capacity, dtype=np.float64)
+        self.n = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self._x):
+            self._grow(self.n + 1)
+        self._x[self.n] = x
+        self._y[self.n] = y
+        self.n += 1
+
+    def extend(self, xs, ys) -> None:
+        xs = np.asarray(xs, dtype=np.float64)
+        ys = np.asarray(ys, dtype=np.float64)
+        need = self.n + len(xs)
+        if need > len(self._x):
+            self._grow(need)
+        self._x[self.n:need] = xs
+        self._y[self.n:need] = ys
+        self.n = need
+
+    def _grow(self, need: int) -> None:
+        size = len(self._x)
+        while size < need:
+            size *= 2
+        for name in ("_x", "_y"):
+            old = getattr(self, name)
+            new = np.empty(size, dtype=np.float64)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
+
+    def clear(self) -> None:
+        self.n = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.n]
+
+    @property
+    def capacity(self) -> int:
+        return len(self._x)
+
+
+class LogAxis(pg.AxisItem):
+    """A log axis labelled at 1, 2 and 5 times each power of ten (not at every 1..9)."""
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):
+        ticks = [(spacing, t) for spacing, t in stdTicks if spacing >= 1.0]
+        if len(ticks) < 3:
+            lo, hi = int(np.floor(minVal)), int(np.ceil(maxVal))
+            for multiples in (((1,) if maxVal - minVal > 3 else (1, 2, 5)), range(1, 10)):
+                minor = [v + math.log10(m) for v in range(lo, hi) for m in multiples]
+                minor = [t for t in minor if minVal < t < maxVal
+                         and not any(abs(t - m) < 1e-9 for _, major in ticks for m in major)]
+                if len(minor) >= 3:  # two labels, one of them at an edge, read badly
+                    break
+            ticks.append((None, minor))
+        return ticks
+
+
+class PlotGrid(pg.GraphicsLayoutWidget):
+    """The live plots in one view; it remembers what painting them costs."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.paint_seconds = 0.0  # moving average of one paint
+
+    def paintEvent(self, event):
+        t0 = time.perf_counter()
+        super().paintEvent(event)
+        spent = time.perf_counter() - t0
+        self.paint_seconds = spent if not self.paint_seconds else \
+            0.7 * self.paint_seconds + 0.3 * spent
+
+
+def _new_plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, x: str = "",
+              y: str = "", log_y: bool = False) -> pg.PlotItem:
+    axes = {"left": LogAxis("left")} if log_y else None
+    plot = style_plot(layout.addPlot(row=row, col=col, axisItems=axes), title, x, y)
+    plot.setClipToView(True)
+    plot.setDownsampling(auto=True, mode="peak")
+    plot.setLogMode(y=log_y)
+    plot.getViewBox().setMouseMode(pg.ViewBox.RectMode)
+    # No grid: its lines cost five times the rest of a repaint (measured offscreen).
+    plot.showGrid(x=False, y=False)
+    # A fixed axis width: tick labels of another length must not re-lay out (and so
+    # repaint) the whole grid at every redraw.
+    plot.getAxis("left").setWidth(46)
+    return plot
+
+
+class TrainingPanel(QWidget):
+    """Train the document's model and watch it learn.
+
+    Signals:
+        sig_training_started(): the worker started.
+        sig_training_finished(dict, bool): the run ended (its JSON, ok); the
+            project already holds the kept weights and the evaluation page is
+            filled.
+        sig_message(str): a line for the status bar and the log.
+    """
+
+    sig_training_started = Signal()
+    sig_training_finished = Signal(object, bool)
+    sig_message = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.doc = None
+        self._run_project = None
+        self.last_result: dict | None = None
+        self.worker = TrainingWorker(self)
+        self.worker.sig_started.connect(self._on_started)
+        self.worker.sig_finished.connect(self._on_finished)
+        self.worker.sig_failed.connect(self._on_failed)
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.refresh)
+        self.redraws = 0  # timer ticks that changed a plot (benchmarks read it)
+        self._build_controls()
+        self._build_plots()
+        self.evaluation = EvaluationPanel()
+        self.pages = QTabWidget()
+        self.pages.setDocumentMode(True)
+        self.pages.addTab(self.plots, "Live")
+        self.pages.addTab(self.evaluation, "Evaluation")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.setSpacing(4)
+        lay.addLayout(self._controls_row)
+        lay.addLayout(self._status_row)
+        lay.addWidget(self.pages, 1)
+        self._reset_data()
+        self._update_controls()
+
+    # ------------------------------------------------------------------ building
+
+    def _build_controls(self):
+        def action(key, text, slot, tip):
+            act = QAction(text, self)
+            act.setObjectName(f"training_{key}")
+            act.setShortcuts([QKeySequence(k) for k in SHORTCUTS[key]])
+            act.setStatusTip(tip)
+            act.setToolTip(f"{tip} ({', '.join(SHORTCUTS[key])})")
+            act.triggered.connect(slot)
+            self.addAction(act)
+            return act
+
+        self.start_action = action("start", "Start", lambda: self.start(),
+                                   "Train the model on its data")
+        self.pause_action = action("pause", "Pause", self.toggle_pause,
+                                   "Pause or resume training")
+        self.stop_action = action("stop", "Stop", self.stop,
+                                  "Stop training and keep the best weights so far")
+        style = self.style()
+        self._icons = {"start": style.standardIcon(QStyle.SP_MediaPlay),
+                       "pause": style.standardIcon(QStyle.SP_MediaPause),
+                       "stop": style.standardIcon(QStyle.SP_MediaStop)}
+        self.start_action.setIcon(self._icons["start"])
+        self.pause_action.setIcon(self._icons["pause"])
+        self.stop_action.setIcon(self._icons["stop"])
+        self.actions_by_name = {"start": self.start_action, "pause": self.pause_action,
+                                "stop": self.stop_action}
+
+        def button(act):
+            b = QToolButton()
+            b.setDefaultAction(act)
+            b.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+            b.setMinimumWidth(84)
+            return b
+
+        self.start_button = button(self.start_action)
+        self.pause_button = button(self.pause_action)
+        self.stop_button = button(self.stop_action)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 100_000)
+        self.epochs_spin.setToolTip("passes over the training data")
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 65_536)
+        self.batch_spin.setToolTip("samples per gradient step")
+        self.quick_check = QCheckBox("Quick preset")
+        self.quick_check.setToolTip("the template's short recipe: fewer epochs, for a first look")
+        self.quick_check.toggled.connect(self._on_quick_toggled)
+        self.xla_check = QCheckBox("XLA")
+        self.xla_check.setToolTip("compile the training step with XLA (jit_compile): "
+                                  "often faster after a slower first epoch")
+        self.layer_combo = QComboBox()
+        self.layer_combo.setToolTip("the layer whose weight distribution the heat map shows")
+        self.layer_combo.setMinimumContentsLength(12)
+        self.layer_combo.currentIndexChanged.connect(lambda _i: self._draw_heatmap())
+
+        row = QHBoxLayout()
+        row.setSpacing(6)
+        for w in (self.start_button, self.pause_button, self.stop_button):
+            row.addWidget(w)
+        row.addSpacing(12)
+        row.addWidget(QLabel("Epochs"))
+        row.addWidget(self.epochs_spin)
+        row.addWidget(QLabel("Batch size"))
+        row.addWidget(self.batch_spin)
+        row.addWidget(self.quick_check)
+        row.addWidget(self.xla_check)
+        row.addStretch(1)
+        row.addWidget(QLabel("Weights of"))
+        row.addWidget(self.layer_combo)
+        self._controls_row = row
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("ready")
+        self.progress.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.message_label = QLabel("")
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.message_label.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        status = QHBoxLayout()
+        status.addWidget(self.progress, 2)
+        status.addWidget(self.message_label, 3)
+        self._status_row = status
+
+    def _build_plots(self):
+        self.plots = PlotGrid()
+        self.plots.setBackground("w")
+        self.plots.ci.layout.setSpacing(2)
+        P = self.plot_items = {}
+        P["batch"] = _new_plot(self.plots, 0, 0, "Loss per batch", "step", log_y=True)
+        P["loss"] = _new_plot(self.plots, 0, 1, "Loss per epoch", "epoch", log_y=True)
+        P["metrics"] = _new_plot(self.plots, 0, 2, "Metrics per epoch", "epoch")
+        P["lr"] = _new_plot(self.plots, 0, 3, "Learning rate", "epoch", log_y=True)
+        P["speed"] = _new_plot(self.plots, 1, 0, "Throughput", "epoch", "samples/s")
+        P["grad"] = _new_plot(self.plots, 1, 1, "Gradient norm per layer", "epoch", log_y=True)
+        P["grad_bar"] = _new_plot(self.plots, 1, 2, "Gradient norm, last epoch (log10)")
+        P["heat"] = _new_plot(self.plots, 1, 3, "Weights across epochs", "epoch", "value")
+        P["batch"].getAxis("bottom").enableAutoSIPrefix(False)
+        P["heat"].getAxis("left").enableAutoSIPrefix(False)
+        add_legend(P["loss"])  # losses fall: the top right stays free
+        add_legend(P["metrics"], offset=(-5, -5))  # accuracies rise: the bottom right does
+        self.batch_curve = P["batch"].plot(pen=pg.mkPen((31, 119, 180, 90), width=1))
+        self.batch_avg_curve = P["batch"].plot(pen=pg.mkPen("#d62728", width=2))
+        self.lr_curve = P["lr"].plot(pen=pg.mkPen("#9467bd", width=2), symbol="o", symbolSize=4,
+                                     symbolBrush="#9467bd", symbolPen=None)
+        self.speed_curve = P["speed"].plot(pen=pg.mkPen("#2ca02c", width=2), symbol="o",
+                                           symbolSize=4, symbolBrush="#2ca02c", symbolPen=None)
+        self.grad_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush="#1f77b4")
+        P["grad_bar"].addItem(self.grad_bars)
+        P["grad_bar"].setMouseEnabled(x=False, y=False)
+        self.heat_image = pg.ImageItem()
+        self.heat_image.setColorMap(pg.colormap.get("inferno"))
+        P["heat"].addItem(self.heat_image)
+        P["heat"].setDownsampling(auto=False)
+        P["heat"].showGrid(x=False, y=False)
+
+    # ------------------------------------------------------------------ document
+
+    def set_document(self, doc) -> None:
+        if self.doc is not None:
+            for sig, slot in ((self.doc.sig_reset, self._on_doc_reset),
+                              (self.doc.sig_project_changed, self._load_recipe),
+                              (self.doc.sig_validated, self._on_validated)):
+                try:
+                    sig.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
+        self.doc = doc
+        if doc is not None:
+            doc.sig_reset.connect(self._on_doc_reset)
+            doc.sig_validated.connect(self._on_validated)
+            if hasattr(doc, "sig_project_changed"):
+                doc.sig_project_changed.connect(self._load_recipe)
+        self._load_recipe()
+        self._update_controls()
+
+    def _load_recipe(self):
+        if self.worker.running:
+            return
+        recipe = self.doc.project.recipe if self.doc is not None else {}
+        quick = recipe.get("quick") if isinstance(recipe.get("quick"), dict) else None
+        self.quick_check.blockSignals(True)
+        self.quick_check.setVisible(quick is not None)
+        self.quick_check.setChecked(False)
+        self.quick_check.blockSignals(False)
+        self.epochs_spin.setValue(int(recipe.get("epochs", 10)))
+        self.batch_spin.setValue(int(recipe.get("batch_size", 32)))
+        self.xla_check.setChecked(bool(recipe.get("jit_compile", False)))
+
+    def _on_quick_toggled(self, on: bool):
+        recipe = self.doc.project.recipe if self.doc is not None else {}
+        source = dict(recipe)
+        if on and isinstance(recipe.get("quick"), dict):
+            source.update(recipe["quick"])
+        self.epochs_spin.setValue(int(source.get("epochs", 10)))
+        self.batch_spin.setValue(int(source.get("batch_size", 32)))
+
+    def _on_validated(self, _report):
+        self._update_controls()
+
+    def _on_doc_reset(self):
+        if self.worker.running:
+            # Another project was opened: this run's weights belong to nothing now.
+            self.worker.stop()
+            self._show_message("another project was opened; the training run was stopped "
+                               "and its weights discarded", "warn")
+        self._load_recipe()
+        self._update_controls()
+
+    # ------------------------------------------------------------------ control
+
+    def start(self, dataset=None) -> bool:
+        """Start training the document's project with the panel's settings.
+
+        Args:
+            dataset: data already loaded for this project (by default the
+                worker loads the project's data in its thread).
+        """
+        if self.doc is None or self.worker.running:
+            return False
+        project = self.doc.project
+        problem = self._cannot_start(project)
+        if problem:
+            self._show_message(problem, "error")
+            return False
+        overrides = {"epochs": self.epochs_spin.value(), "batch_size": self.batch_spin.value(),
+                     "quick": self.quick_check.isVisible() and self.quick_check.isChecked(),
+                     "xla": self.xla_check.isChecked()}
+        self._reset_data()
+        self.evaluation.clear("Training…")
+        self._run_project = project
+        self.doc.set_read_only(True)
+        try:
+            self.worker.start(project, dataset, **overrides)
+        except Exception as exc:  # a snapshot that cannot be taken, a thread that cannot start
+            self.doc.set_read_only(False)
+            self._run_project = None
+            self._show_message(f"training could not start: {exc}", "error")
+            return False
+        return True
+
+    def _cannot_start(self, project) -> str:
+        if not project.graph.nodes:
+            return "the model is empty: add layers (or start from the gallery) first"
+        if project.dataset is None:
+            return "choose the data to train on first (the Data panel)"
+        report = self.doc.report
+        if report is not None and not report.valid:
+            n = len(report.errors())
+            return f"the model has {n} problem{'s' if n != 1 else ''}; fix {'them' if n != 1 else 'it'} first"
+        return ""
+
+    def toggle_pause(self) -> None:
+        state = self.worker.state
+        if not self.worker.running or state is None:
+            return
+        if state.paused:
+            self.worker.resume()
+        else:
+            self.worker.pause()
+        self._update_controls()
+
+    def pause(self) -> None:
+        if self.worker.running and self.worker.state is not None and not self.worker.state.paused:
+            self.toggle_pause()
+
+    def resume(self) -> None:
+        if self.worker.running and self.worker.state is not None and self.worker.state.paused:
+            self.toggle_pause()
+
+    def stop(self) -> None:
+        if self.worker.running:
+            self.worker.stop()
+            self._update_controls()
+            self._show_message("stopping after this batch; the best weights are kept", "info")
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop a run and wait for its thread (closing the window)."""
+        self._timer.stop()
+        return self.worker.wait(timeout_ms)
+
+    def _update_controls(self):
+        running = self.worker.running
+        state = self.worker.state
+        paused = bool(running and state is not None and state.paused)
+        stopping = bool(running and state is not None and state.cancelled)
+        self.start_action.setEnabled(not running and self.doc is not None)
+        self.pause_action.setEnabled(running and not stopping)
+        self.pause_action.setText("Resume" if paused else "Pause")
+        self.pause_action.setIcon(self._icons["start" if paused else "pause"])
+        self.stop_action.setEnabled(running and not stopping)
+        for w in (self.epochs_spin, self.batch_spin, self.quick_check, self.xla_check):
+            w.setEnabled(not running)
+
+    # ------------------------------------------------------------------ worker events
+
+    def _on_started(self):
+        self._timer.start()
+        self._update_controls()
+        self.progress.setFormat("starting…")
+        self._show_message("training started; the model cannot be edited until it ends", "info")
+        self.sig_training_started.emit()
+
+    def _on_finished(self, payload: dict, ok: bool):
+        self._timer.stop()
+        self.refresh(force=True)  # whatever the last tick did not draw
+        if self.doc is not None:
+            self.doc.set_read_only(False)
+        kept = self._keep_weights()
+        self.last_result = payload
+        stopped = payload.get("stopped", "completed")
+        message = payload.get("message") or ""
+        if stopped == "nan":
+            self._show_message(f"Training stopped: {message}", "error")
+        elif stopped == "stopped":
+            self._show_message(f"Stopped by you: {message}" if message else "Stopped by you.", "warn")
+        else:
+            self._show_message(_summary(payload), "ok")
+        if kept and payload.get("epochs"):
+            self.sig_message.emit("the trained weights are in the project (save to keep them)")
+        self.progress.setValue(self.progress.maximum() if stopped != "nan" else self.progress.value())
+        self.progress.setFormat({"nan": "stopped: NaN loss", "stopped": "stopped"}.get(stopped, "done"))
+        self.evaluation.set_evaluation(payload.get("evaluation"), payload.get("metrics"))
+        self._update_controls()
+        self.sig_training_finished.emit(payload, ok)
+
+    def _on_failed(self, message: str):
+        self._timer.stop()
+        self.refresh(force=True)
+        if self.doc is not None:
+            self.doc.set_read_only(False)
+        self._run_project = None
+        self.progress.setFormat("failed")
+        self._show_message(f"Training failed: {message}", "error")
+        self.evaluation.clear("Training failed.")
+        self._update_controls()
+        self.last_result = {"stopped": "failed", "message": message}
+        self.sig_training_finished.emit(self.last_result, False)
+
+    def _keep_weights(self) -> bool:
+        """Put the trained weights into the project and mark the document unsaved."""
+        doc, project, self._run_project = self.doc, self._run_project, None
+        if doc is None or project is None or doc.project is not project or not self.worker.weights:
+            return False
+        project.weights.update(self.worker.weights)
+        # Trained weights are not an undoable edit: the stack is marked "never clean"
+        # (as a restored autosave is), so the document stays unsaved until saved, and
+        # undo cannot make it look saved while the weights differ from the file.
+        doc.undo_stack.resetClean()
+        return True
+
+    def _show_message(self, text: str, kind: str = "info") -> None:
+        color = {"error": "#c62828", "warn": "#b26a00", "ok": "#2e7d32"}.get(kind, "#333")
+        self.message_label.setStyleSheet(f"color: {color};" + (" font-weight: bold;"
+                                                              if kind == "error" else ""))
+        self.message_label.setText(text)
+        self.sig_message.emit(text)
+
+    # ------------------------------------------------------------------ live data
+
+    def _reset_data(self):
+        self.batch = Series(1024)
+        self.batch_avg = Series(1024)
+        self._ema = None
+        self.epoch_series: dict[str, Series] = {}
+        self.epoch_curves: dict[str, pg.PlotDataItem] = {}
+        self._colors: dict[str, str] = {}
+        self.grad_series: dict[str, Series] = {}
+        self.grad_curves: dict[str, pg.PlotDataItem] = {}
+        self.histograms: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.layers: list[str] = []
+        self.steps_per_epoch = 1
+        self.epochs_total = 0
+        self.epochs_done = 0
+        self._last_grad: dict[str, float] = {}
+        self._pending = (False, False)  # (batch, epoch) data not drawn yet
+        self._last_draw = 0.0
+        P = self.plot_items
+        for key in ("loss", "metrics", "grad"):
+            plot = P[key]
+            for item in list(plot.listDataItems()):
+                plot.removeItem(item)
+            if plot.legend is not None:
+                plot.legend.clear()
+        for curve in (self.batch_curve, self.batch_avg_curve, self.lr_curve, self.speed_curve):
+            curve.setData([], [])
+        self.grad_bars.setOpts(x=[], height=[])
+        self.heat_image.clear()
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        self.layer_combo.blockSignals(False)
+        self.progress.setValue(0)
+
+    def refresh(self, force: bool = False) -> None:
+        """One timer tick: take the events gathered since the last one and redraw once.
+
+        Args:
+            force: redraw now, however recently the plots were drawn.
+        """
+        state = self.worker.state
+        if state is None:
+            return
+        events = state.drain()
+        batch_changed, epoch_changed = self._pending
+        for ev in events:
+            kind, payload = ev.kind, ev.payload
+            if kind == "batch":
+                step, loss = payload
+                self.batch.append(step, loss)
+                if math.isfinite(loss) and loss > 0:
+                    self._ema = loss if self._ema is None else EMA * self._ema + (1 - EMA) * loss
+                    self.batch_avg.append(step, self._ema)
+                batch_changed = True
+            elif kind == "epoch":
+                self._add_epoch(payload)
+                epoch_changed = True
+            elif kind == "begin":
+                self._on_begin(payload)
+            elif kind == "status":
+                self._update_controls()
+        self._show_progress(state)
+        # Pace the plots by what painting them costs here, so that a slow machine
+        # spends at most PAINT_BUDGET of a core on them (a fast one redraws every tick).
+        now = time.perf_counter()
+        gap = min(MAX_REDRAW_MS / 1000, max(REDRAW_MS / 1000,
+                                            self.plots.paint_seconds / PAINT_BUDGET))
+        if not force and now - self._last_draw < gap * 0.95:
+            self._pending = (batch_changed, epoch_changed)
+            return
+        self._pending = (False, False)
+        if batch_changed or epoch_changed:
+            self._last_draw = now
+            self.redraws += 1
+        if batch_changed:
+            self.batch_curve.setData(self.batch.x, _positive(self.batch.y))
+            self.batch_avg_curve.setData(self.batch_avg.x, self.batch_avg.y)
+        if epoch_changed:
+            self._draw_epochs()
+
+    def _on_begin(self, payload: dict):
+        self.epochs_total = int(payload.get("epochs") or 0)
+        self.steps_per_epoch = int(payload.get("steps") or 1)
+        self.layers = list(payload.get("layers") or [])
+
+    def _add_epoch(self, payload: dict):
+        epoch = int(payload.get("epoch", self.epochs_done + 1))
+        self.epochs_done = epoch
+        for key, value in (payload.get("logs") or {}).items():
+            series = self.epoch_series.get(key)
+            if series is None:
+                series = self.epoch_series[key] = Series(64)
+            series.append(epoch, value)
+        for layer, norm in (payload.get("grad_norms") or {}).items():
+            series = self.grad_series.get(layer)
+            if series is None:
+                series = self.grad_series[layer] = Series(64)
+            series.append(epoch, norm)
+        self._last_grad = dict(payload.get("grad_norms") or {})
+        hist = payload.get("histograms") or {}
+        for layer, h in hist.items():
+            self.histograms.setdefault(layer, []).append(
+                (np.asarray(h["counts"], dtype=np.float64), np.asarray(h["edges"], dtype=np.float64)))
+        if hist and self.layer_combo.count() != len(self.histograms):
+            current = self.layer_combo.currentText()
+            self.layer_combo.blockSignals(True)
+            self.layer_combo.clear()
+            self.layer_combo.addItems(list(self.histograms))
+            if current in self.histograms:
+                self.layer_combo.setCurrentText(current)
+            self.layer_combo.blockSignals(False)
+
+    def _draw_epochs(self):
+        P = self.plot_items
+        for key, series in self.epoch_series.items():
+            if key == "learning_rate":
+                self.lr_curve.setData(series.x, series.y)
+                continue
+            if key == "samples_per_second":
+                self.speed_curve.setData(series.x, series.y)
+                continue
+            curve = self.epoch_curves.get(key)
+            if curve is None:
+                curve = self._make_epoch_curve(key)
+            y = _positive(series.y) if key.removeprefix("val_") == "loss" else series.y
+            curve.setData(series.x, y)
+        layers = [name for name in self.layers if name in self.grad_series] + \
+            [name for name in self.grad_series if name not in self.layers]
+        for i, layer in enumerate(layers):
+            curve = self.grad_curves.get(layer)
+            if curve is None:
+                color = _depth_color(i, len(layers))
+                name = layer if len(layers) <= MAX_LEGEND_LAYERS else None
+                if name and P["grad"].legend is None:
+                    add_legend(P["grad"])
+                curve = P["grad"].plot(pen=pg.mkPen(color, width=2), name=name)
+                self.grad_curves[layer] = curve
+            s = self.grad_series[layer]
+            curve.setData(s.x, _positive(s.y))
+        if self._last_grad:
+            heights = [math.log10(max(self._last_grad.get(n, 0.0), 1e-12)) for n in layers]
+            brushes = [_depth_color(i, len(layers)) for i in range(len(layers))]
+            self.grad_bars.setOpts(x=np.arange(len(layers)), height=heights, brushes=brushes,
+                                   width=0.7)
+            ticks = [(i, n if len(n) <= 10 else n[:9] + "…") for i, n in enumerate(layers)]
+            step = max(1, len(layers) // 8)
+            P["grad_bar"].getAxis("bottom").setTicks([ticks[::step]])
+        self._draw_heatmap()
+
+    def _make_epoch_curve(self, key: str) -> pg.PlotDataItem:
+        base = key.removeprefix("val_")
+        plot = self.plot_items["loss" if base == "loss" else "metrics"]
+        color = self._colors.get(base)
+        if color is None:  # training and validation of one metric share a colour
+            color = self._colors[base] = "#1f77b4" if base == "loss" else \
+                PALETTE[(1 + sum(k != "loss" for k in self._colors)) % len(PALETTE)]
+        validation = key.startswith("val_")
+        pen = pg.mkPen(color, width=2, style=Qt.DashLine if validation else Qt.SolidLine)
+        label = f"{'validation' if validation else 'training'} {base}"
+        curve = plot.plot(pen=pen, name=label, symbol="o" if validation else None, symbolSize=4,
+                          symbolBrush=color, symbolPen=None)
+        self.epoch_curves[key] = curve
+        return curve
+
+    def _draw_heatmap(self):
+        layer = self.layer_combo.currentText()
+        hists = self.histograms.get(layer)
+        if not hists:
+            self.heat_image.clear()
+            return
+        lo = min(float(e[0]) for _, e in hists)
+        hi = max(float(e[-1]) for _, e in hists)
+        if not hi > lo:
+            hi = lo + 1e-6
+        grid = np.linspace(lo, hi, HEAT_BINS + 1)
+        image = np.zeros((len(hists), HEAT_BINS), dtype=np.float64)
+        for i, (counts, edges) in enumerate(hists):
+            # Re-bin each epoch's histogram onto one grid (counts spread evenly within a
+            # bin), so the columns line up and no grid row is left empty.
+            cumulative = np.concatenate([[0.0], np.cumsum(counts)])
+            image[i] = np.diff(np.interp(grid, edges, cumulative))
+        image /= np.maximum(image.max(axis=1, keepdims=True), 1.0)
+        self.heat_image.setImage(np.sqrt(image), levels=(0.0, 1.0))  # [x=epoch, y=value]
+        self.heat_image.setRect(QRectF(0.5, lo, len(hists), hi - lo))
+
+    def _show_progress(self, state):
+        fraction = float(state.fraction)
+        self.progress.setValue(int(round(fraction * self.progress.maximum())))
+        text = f"{fraction * 100:.0f}%"
+        if self.epochs_total:
+            text += f"  ·  epoch {min(self.epochs_done + 1, self.epochs_total)}/{self.epochs_total}"
+        if state.paused:
+            text += "  ·  paused"
+        else:
+            eta = state.eta()
+            if eta is not None and fraction > 0.02:
+                text += f"  ·  {_duration(eta)} left"
+        if state.message and not self.epochs_total:
+            text = f"{state.message}…"
+        self.progress.setFormat(text)
+
+
+def _positive(y: np.ndarray) -> np.ndarray:
+    """Log axes cannot show zero or negative values: those become NaN (a gap), not an error."""
+    if y.size and (y <= 0).any():
+        y = np.where(y > 0, y, np.nan)
+    return y
+
+
+def _depth_color(i: int, n: int):
+    """Early layers dark, late layers light (viridis), so depth reads at a glance."""
+    cmap = pg.colormap.get("viridis")
+    return cmap.map(0.05 + 0.85 * (i / max(1, n - 1)), mode="qcolor")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min"
+
+
+def _summary(payload: dict) -> str:
+    metrics = payload.get("metrics") or {}
+    quality = payload.get("quality") or {}
+    parts = [f"Trained {payload.get('epochs', 0)} epochs in {_duration(payload.get('seconds') or 0)}"]
+    if payload.get("stopped") == "early_stopping":
+        parts[0] = f"Early stopping after {payload.get('epochs', 0)} epochs ({_duration(payload.get('seconds') or 0)})"
+    shown = quality.get("metric")
+    if shown and quality.get("value") is not None:
+        parts.append(f"{shown.replace('_', ' ')} {quality['value']:.4f}")
+    for key in ("test_accuracy", "test_loss", "test_mae"):
+        if key != shown and metrics.get(key) is not None:
+            parts.append(f"{key.replace('_', ' ')} {metrics[key]:.4f}")
+    return " — ".join(parts[:1]) + (": " + ", ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+__all__ = ["TrainingPanel", "Series", "SHORTCUTS"]

@@ -1,0 +1,182 @@
+"""The training panel as a user drives it: start, pause, resume, stop, a NaN loss, and the results."""
+import math
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.models.test_training import _nan_after_loss_class, mlp_project
+
+FINISH_MS = 90_000
+
+
+@pytest.fixture
+def panel(qtbot):
+    from desktop.panels.training import TrainingPanel
+
+    p = TrainingPanel()
+    qtbot.addWidget(p)
+    p.resize(1200, 560)
+    p.show()
+    yield p
+    p.shutdown()
+
+
+def _click(qtbot, button):
+    assert button.isEnabled(), f"{button.text()} is disabled"
+    qtbot.mouseClick(button, Qt.LeftButton)
+
+
+def _start(qtbot, panel, doc):
+    panel.set_document(doc)
+    with qtbot.waitSignal(panel.sig_training_started, timeout=10_000):
+        _click(qtbot, panel.start_button)
+
+
+def test_series_grows_by_doubling_and_hands_out_views():
+    from desktop.panels.training import Series
+
+    s = Series(4)
+    for i in range(5):
+        s.append(i, i * i)
+    assert s.capacity == 8 and s.n == 5
+    s.extend(range(5, 20), range(5, 20))
+    assert s.capacity == 32 and list(s.x[:3]) == [0, 1, 2] and s.y[19] == 19
+    assert s.x.base is not None  # a view, not a copy
+
+
+def test_prefills_from_the_recipe_and_refuses_to_start_without_data(qtbot, panel, make_doc):
+    project = mlp_project(epochs=7, batch_size=16, quick={"epochs": 2})
+    project.dataset = None
+    doc = make_doc(project)
+    panel.set_document(doc)
+    assert panel.epochs_spin.value() == 7 and panel.batch_spin.value() == 16
+    assert panel.quick_check.isVisibleTo(panel)
+    panel.quick_check.setChecked(True)
+    assert panel.epochs_spin.value() == 2
+    _click(qtbot, panel.start_button)
+    assert not panel.worker.running
+    assert "choose the data" in panel.message_label.text()
+    assert not doc.read_only
+
+
+def test_start_pause_resume_then_results_plots_and_evaluation(qtbot, panel, make_doc):
+    doc = make_doc(mlp_project(epochs=5, batch_size=8))
+    undo = doc.undo_stack.createUndoAction(panel)
+    doc.move_nodes({"hidden": (0.0, 0.0)}, {"hidden": (40.0, 0.0)})  # an undoable edit
+    assert undo.isEnabled()
+    doc.undo_stack.setClean()
+
+    _start(qtbot, panel, doc)
+    # The graph is read-only while training runs.
+    assert doc.read_only and not undo.isEnabled()
+    nodes_before = set(doc.graph.nodes)
+    assert doc.add_layer("Dense") is None
+    ok, reason = doc.set_params("hidden", {"units": 7})
+    assert not ok and reason == "training is running; stop it to edit"
+    assert doc.graph.node("hidden").config["units"] == 32 and set(doc.graph.nodes) == nodes_before
+    assert not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
+
+    qtbot.waitUntil(lambda: panel.batch.n >= 20, timeout=60_000)
+    _click(qtbot, panel.pause_button)
+    qtbot.waitUntil(lambda: panel.pause_button.text() == "Resume", timeout=5_000)
+    state = panel.worker.state
+    qtbot.wait(250)  # the batch in flight ends; then the run waits at its checkpoint
+    assert state.status == "paused"
+    panel.refresh()
+    frozen = panel.batch.n
+    qtbot.wait(500)
+    panel.refresh()
+    assert panel.batch.n == frozen, "batches kept coming while paused"
+    assert "paused" in panel.progress.format()
+
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
+        _click(qtbot, panel.pause_button)  # now "Resume"
+    payload, ok = finished.args
+    assert ok and payload["stopped"] == "completed" and payload["epochs"] == 5
+    assert payload["metrics"]["test_accuracy"] >= 0.85
+
+    # Editable again, and the trained weights are in the (now unsaved) project.
+    assert not doc.read_only and undo.isEnabled()
+    assert doc.dirty
+    weights = doc.project.weights[doc.project.main_name]
+    assert [w.shape for w in weights] == [(64, 32), (32,), (32, 10), (10,)]
+    assert doc.add_layer("Dense")
+
+    # Every plot has data.
+    steps = math.ceil(1258 / 8) * 5
+    x, y = panel.batch_curve.getData()
+    assert panel.batch.n == steps and len(x) > 0
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        ex, ey = panel.epoch_curves[key].getData()
+        assert list(ex) == [1, 2, 3, 4, 5], key
+    assert len(panel.lr_curve.getData()[0]) == 5 and len(panel.speed_curve.getData()[0]) == 5
+    assert set(panel.grad_curves) == {"hidden", "digit"}
+    assert panel.heat_image.image is not None and panel.heat_image.image.shape[0] == 5
+    assert panel.layer_combo.count() == 2
+    assert panel.progress.value() == panel.progress.maximum()
+
+    # The evaluation page: a 10 x 10 confusion matrix with its counts, curves and a table.
+    ev = panel.evaluation
+    assert ev.pages.currentWidget() is ev.class_page
+    assert ev.cm_image.image.shape == (10, 10)
+    assert len(ev.cm_texts) == 100
+    assert sum(int(t.toPlainText()) for t in ev.cm_texts) == payload["evaluation"]["n"]
+    assert ev.table.rowCount() == 10 + 2
+    assert len(ev.roc_plot.listDataItems()) == 1 + 10  # the diagonal and one curve per class
+    assert "accuracy" in ev.summary.text()
+
+
+def test_stop_keeps_the_best_weights_and_says_so(qtbot, panel, make_doc):
+    doc = make_doc(mlp_project(epochs=200, batch_size=16))
+    _start(qtbot, panel, doc)
+    qtbot.waitUntil(lambda: panel.epochs_done >= 2, timeout=60_000)
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
+        _click(qtbot, panel.stop_button)
+    payload, ok = finished.args
+    assert ok and payload["stopped"] == "stopped" and payload["epochs"] < 200
+    assert "best weights" in payload["message"]
+    assert panel.message_label.text().startswith("Stopped by you")
+    assert not doc.read_only and doc.project.has_weights()
+    assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
+
+
+def test_nan_loss_is_shown_in_red_and_keeps_finite_weights(qtbot, panel, make_doc):
+    _nan_after_loss_class()
+    project = mlp_project(epochs=5, loss={"class_name": "layerforge_tests>NanAfter",
+                                          "config": {"steps": 30}})
+    doc = make_doc(project)
+    _start(qtbot, panel, doc)
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
+        pass
+    payload, ok = finished.args
+    assert not ok and payload["stopped"] == "nan"
+    assert "NaN" in panel.message_label.text()
+    assert "#c62828" in panel.message_label.styleSheet()  # red
+    assert "NaN" in panel.progress.format()
+    weights = doc.project.weights[doc.project.main_name]
+    assert all(np.isfinite(w).all() for w in weights)
+    assert not doc.read_only
+    assert panel.evaluation.pages.currentWidget() is panel.evaluation.empty
+
+
+def test_training_shortcuts_do_not_clash_in_the_main_window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERFORGE_RECOVERY_DIR", str(tmp_path / "appdata"))
+    from PySide6.QtGui import QAction
+
+    from desktop.main_window import MainWindow
+    from desktop.panels.training import SHORTCUTS
+
+    w = MainWindow(offer_recovery=False)
+    qtbot.addWidget(w)
+    owners: dict[str, set] = {}
+    for act in w.findChildren(QAction):
+        for seq in act.shortcuts():
+            owners.setdefault(seq.toString(), set()).add(act)
+    for keys in SHORTCUTS.values():
+        for key in keys:
+            assert len(owners.get(key, ())) == 1, f"{key} is taken by several actions"
+    titles = [a.text() for a in w.menuBar().actions()]
+    assert "&Train" in titles and titles.index("&Train") < titles.index("&Help")
+    assert w.training.doc is w.doc
+    w.training.shutdown()
