@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect_doc()
         self._build_training()
+        self._build_data()
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_MS)
         self._autosave_timer.timeout.connect(self.autosave)
@@ -252,6 +253,16 @@ class MainWindow(QMainWindow):
             menu.addAction(act)
         menu.addSeparator()
         menu.addAction(self.training_dock.toggleViewAction())
+
+    def _build_data(self):
+        """The Data dock: choose the project's data and preview it, tabbed with the Model dock."""
+        from desktop.panels.data import DataPanel
+
+        self.data_panel = DataPanel()
+        self.data_panel.set_document(self.doc)
+        self.data_dock = self._dock("Data", self.data_panel, Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.bottom_dock, self.data_dock)
+        self.bottom_dock.raise_()
 
     def _show_training(self):
         self.training_dock.show()

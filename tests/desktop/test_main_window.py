@@ -160,3 +160,20 @@ def test_drag_from_palette_drops_a_layer_on_the_canvas(window, qtbot):
     QApplication.sendEvent(vp, drop)
     assert [n.class_name for n in window.doc.graph.nodes.values()] == ["Conv2D"]
     assert window.doc.undo_stack.count() == 1
+
+
+def test_data_dock_previews_the_project_data_and_adapts_the_model(window, qtbot):
+    window.open_path("gallery:mlp", ask=False)
+    _wait_valid(qtbot, window.doc)
+    panel = window.data_panel
+    qtbot.waitUntil(lambda: panel.dataset is not None, timeout=60000)
+    assert panel.dataset.name == "digits" and panel.stack.currentIndex() == 1  # image grid
+    panel.load({"source": "builtin", "name": "iris"})
+    qtbot.waitUntil(lambda: panel.dataset is not None and panel.dataset.name == "iris", timeout=60000)
+    assert window.doc.project.dataset["name"] == "iris"
+    assert panel.stack.currentIndex() == 0 and panel.table.rowCount() > 0  # a table
+    notes = panel.adapt_model()
+    assert any("3 units" in n for n in notes)
+    assert window.doc.graph.node("digit").config["units"] == 3
+    window.doc.undo_stack.undo()  # adapting is one undo step
+    assert window.doc.graph.node("digit").config["units"] == 10
