@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
@@ -36,8 +36,10 @@ METRIC_LABELS = {
 }
 
 
-def style_plot(plot: pg.PlotItem, title: str, x: str = "", y: str = "") -> pg.PlotItem:
-    """Dark text on white, a grid, a title and axis labels."""
+def style_plot(plot: pg.PlotItem, title: str, x: str = "", y: str = "",
+               grid: bool = False) -> pg.PlotItem:
+    """Dark text on white, a title and axis labels (a grid only if asked: its many
+    lines cost several times the rest of a repaint)."""
     plot.setTitle(title, color="#222", size="10pt")
     for side in ("left", "bottom"):
         axis = plot.getAxis(side)
@@ -47,7 +49,8 @@ def style_plot(plot: pg.PlotItem, title: str, x: str = "", y: str = "") -> pg.Pl
         plot.setLabel("bottom", x, color="#333")
     if y:
         plot.setLabel("left", y, color="#333")
-    plot.showGrid(x=True, y=True, alpha=0.15)
+    if grid:
+        plot.showGrid(x=True, y=True, alpha=0.15)
     return plot
 
 
@@ -56,6 +59,48 @@ def add_legend(plot: pg.PlotItem, **kw) -> pg.LegendItem:
                             brush=pg.mkBrush(255, 255, 255, 200), pen=pg.mkPen("#ccc"),
                             labelTextSize="8pt", verSpacing=-6, **kw)
     return legend
+
+
+class CellLabels(pg.GraphicsObject):
+    """Numbers written in the cells of a k x k grid, in one item (cell (i, j) at x=j, y=i).
+
+    One item painting every label is far cheaper than a TextItem per cell; the
+    text keeps its size and stays upright however the plot is zoomed or flipped.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.texts: list[list[str]] = []
+        self.dark: np.ndarray = np.zeros((0, 0), dtype=bool)  # cells that need light text
+        self.font = QFont()
+
+    def set_cells(self, texts: list[list[str]], dark: np.ndarray, point_size: int = 9) -> None:
+        self.prepareGeometryChange()
+        self.texts, self.dark = texts, np.asarray(dark, dtype=bool)
+        self.font.setPointSize(point_size)
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        k = len(self.texts)
+        return QRectF(-0.5, -0.5, k, k)
+
+    def paint(self, painter, *_args):
+        k = len(self.texts)
+        if not k:
+            return
+        transform = painter.transform()
+        corner = transform.map(QPointF(0.5, 0.5)) - transform.map(QPointF(-0.5, -0.5))
+        w, h = abs(corner.x()), abs(corner.y())
+        painter.save()
+        painter.resetTransform()
+        painter.setFont(self.font)
+        pens = {True: QPen(QColor("#ffffff")), False: QPen(QColor("#222222"))}
+        for i, row in enumerate(self.texts):
+            for j, text in enumerate(row):
+                c = transform.map(QPointF(j, i))
+                painter.setPen(pens[bool(self.dark[i, j])])
+                painter.drawText(QRectF(c.x() - w / 2, c.y() - h / 2, w, h), Qt.AlignCenter, text)
+        painter.restore()
 
 
 class EvaluationPanel(QWidget):
@@ -85,18 +130,23 @@ class EvaluationPanel(QWidget):
         self.cm_plot.invertY(True)
         self.cm_plot.setMouseEnabled(False, False)
         self.cm_plot.hideButtons()
-        self.cm_plot.showGrid(x=False, y=False)
         self.cm_image = pg.ImageItem()
         self.cm_image.setColorMap(pg.colormap.get("CET-L12") if _has_map("CET-L12")
                                   else pg.colormap.get("viridis"))
         self.cm_plot.addItem(self.cm_image)
-        self.cm_texts: list[pg.TextItem] = []
+        self.cm_cells = CellLabels()
+        self.cm_plot.addItem(self.cm_cells)
         self.roc_plot = style_plot(self.class_plots.addPlot(row=0, col=1), "ROC (one-vs-rest)",
                                    "false positive rate", "true positive rate")
         self.pr_plot = style_plot(self.class_plots.addPlot(row=0, col=2), "Precision-recall",
                                   "recall", "precision")
         for p in (self.roc_plot, self.pr_plot):
             p.setRange(xRange=(0, 1), yRange=(0, 1.02), padding=0.02)
+        add_legend(self.roc_plot, offset=(-5, -5))  # ROC curves hug the top left
+        add_legend(self.pr_plot, offset=(5, -5))  # precision-recall curves the top right
+        self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen("#bbb", style=Qt.DashLine))
+        self._roc_curves: list[pg.PlotDataItem] = []
+        self._pr_curves: list[pg.PlotDataItem] = []
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["class", "precision", "recall", "F1", "support"])
         self.table.verticalHeader().setVisible(False)
@@ -170,41 +220,20 @@ class EvaluationPanel(QWidget):
         share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1.0)
         self.cm_image.setImage(share.T, levels=(0.0, 1.0))  # ImageItem indexes [x, y]
         self.cm_image.setRect(QRectF(-0.5, -0.5, k, k))
-        for t in self.cm_texts:
-            self.cm_plot.removeItem(t)
-        self.cm_texts = []
-        if k <= MAX_CELL_TEXT:
-            font = QFont()
-            font.setPointSize(9 if k <= 12 else 7)
-            for i in range(k):
-                for j in range(k):
-                    color = "#ffffff" if share[i, j] > 0.55 else "#222222"
-                    t = pg.TextItem(f"{int(cm[i, j])}", color=color, anchor=(0.5, 0.5))
-                    t.setFont(font)
-                    t.setPos(j, i)
-                    self.cm_plot.addItem(t)
-                    self.cm_texts.append(t)
+        texts = [[f"{int(v)}" for v in row] for row in cm] if k <= MAX_CELL_TEXT else []
+        self.cm_cells.set_cells(texts, share > 0.55, 9 if k <= 12 else 7)
         ticks = [(i, _short(names[i] if i < len(names) else str(i))) for i in range(k)]
         step = max(1, k // 20)
         for side in ("bottom", "left"):
             self.cm_plot.getAxis(side).setTicks([ticks[::step]])
         self.cm_plot.setRange(xRange=(-0.5, k - 0.5), yRange=(-0.5, k - 0.5), padding=0)
 
-        for plot in (self.roc_plot, self.pr_plot):
-            plot.clear()
-            if plot.legend is not None:
-                plot.legend.clear()
-            else:
-                add_legend(plot, offset=(-5, -5) if plot is self.roc_plot else (5, -5))
-        self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen("#bbb", style=Qt.DashLine))
-        for i, curve in enumerate((ev.get("roc") or [])[:MAX_CURVES]):
-            pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2)
-            self.roc_plot.plot(curve["fpr"], curve["tpr"], pen=pen,
-                               name=f"{_short(curve['class'])}  AUC {_fmt(curve['auc'])}")
-        for i, curve in enumerate((ev.get("pr") or [])[:MAX_CURVES]):
-            pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2)
-            self.pr_plot.plot(curve["recall"], curve["precision"], pen=pen,
-                              name=f"{_short(curve['class'])}  AP {_fmt(curve['ap'])}")
+        self._set_curves(self.roc_plot, self._roc_curves,
+                         [(c["fpr"], c["tpr"], f"{_short(c['class'])}  AUC {_fmt(c['auc'])}")
+                          for c in (ev.get("roc") or [])[:MAX_CURVES]])
+        self._set_curves(self.pr_plot, self._pr_curves,
+                         [(c["recall"], c["precision"], f"{_short(c['class'])}  AP {_fmt(c['ap'])}")
+                          for c in (ev.get("pr") or [])[:MAX_CURVES]])
 
         rows = ev.get("per_class") or []
         averages = ev.get("averages") or {}
@@ -220,6 +249,24 @@ class EvaluationPanel(QWidget):
         header = self.table.horizontalHeader()
         width = header.length() + self.table.verticalScrollBar().sizeHint().width() + 6
         self.table.setMinimumWidth(min(max(300, width), 460))
+
+    @staticmethod
+    def _set_curves(plot: pg.PlotItem, curves: list, data: list) -> None:
+        """Reuse the plot's curves (and legend rows); add or remove only what changed in number."""
+        legend = plot.legend
+        while len(curves) > len(data):
+            curve = curves.pop()
+            legend.removeItem(curve)
+            plot.removeItem(curve)
+        for i, (x, y, name) in enumerate(data):
+            if i < len(curves):
+                curves[i].setData(x, y)
+                for sample, label in legend.items:
+                    if sample.item is curves[i]:
+                        label.setText(name)
+            else:
+                pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2)
+                curves.append(plot.plot(x, y, pen=pen, name=name))
 
     def _table_row(self, r, name, precision, recall, f1, support, bold=False):
         cells = [str(name), _fmt(precision), _fmt(recall), _fmt(f1), str(support)]

@@ -48,6 +48,8 @@ from desktop.training_worker import TrainingWorker
 REDRAW_MS = 100          # how often the run is drained and the progress bar updated
 PAINT_BUDGET = 0.05      # share of one core the live plots may spend painting
 MAX_REDRAW_MS = 1000     # however slow painting is, the plots move at least once a second
+EPOCH_PLOTS = ("loss", "metrics", "lr", "speed", "grad", "grad_bar", "heat")
+PLOTS_PER_TICK = 2       # an epoch's plots are redrawn a few per tick: no long repaint
 EMA = 0.9                # smoothing of the moving-average batch loss
 MAX_LEGEND_LAYERS = 8    # more layers than this: the bar chart names them, not a legend
 HEAT_BINS = 48           # rows of the weight heat map
@@ -153,8 +155,6 @@ def _new_plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, x
     plot.setDownsampling(auto=True, mode="peak")
     plot.setLogMode(y=log_y)
     plot.getViewBox().setMouseMode(pg.ViewBox.RectMode)
-    # No grid: its lines cost five times the rest of a repaint (measured offscreen).
-    plot.showGrid(x=False, y=False)
     # A fixed axis width: tick labels of another length must not re-lay out (and so
     # repaint) the whole grid at every redraw.
     plot.getAxis("left").setWidth(46)
@@ -196,6 +196,7 @@ class TrainingPanel(QWidget):
         self.pages.setDocumentMode(True)
         self.pages.addTab(self.plots, "Live")
         self.pages.addTab(self.evaluation, "Evaluation")
+        self.pages.currentChanged.connect(lambda _i: self._redraw_now())
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(4)
@@ -322,7 +323,6 @@ class TrainingPanel(QWidget):
         self.heat_image.setColorMap(pg.colormap.get("inferno"))
         P["heat"].addItem(self.heat_image)
         P["heat"].setDownsampling(auto=False)
-        P["heat"].showGrid(x=False, y=False)
 
     # ------------------------------------------------------------------ document
 
@@ -526,6 +526,15 @@ class TrainingPanel(QWidget):
         self.message_label.setText(text)
         self.sig_message.emit(text)
 
+    def showEvent(self, event):
+        super().showEvent(event)
+        if self.worker.state is not None:
+            QTimer.singleShot(0, self, self._redraw_now)  # what was not drawn while hidden
+
+    def _redraw_now(self):
+        if self.worker.state is not None:
+            self.refresh(force=True)
+
     # ------------------------------------------------------------------ live data
 
     def _reset_data(self):
@@ -543,7 +552,8 @@ class TrainingPanel(QWidget):
         self.epochs_total = 0
         self.epochs_done = 0
         self._last_grad: dict[str, float] = {}
-        self._pending = (False, False)  # (batch, epoch) data not drawn yet
+        self._batch_pending = False  # batch losses not drawn yet
+        self._dirty: set[str] = set()  # plots whose data changed since they were drawn
         self._last_draw = 0.0
         P = self.plot_items
         for key in ("loss", "metrics", "grad"):
@@ -571,7 +581,7 @@ class TrainingPanel(QWidget):
         if state is None:
             return
         events = state.drain()
-        batch_changed, epoch_changed = self._pending
+        batch_changed = self._batch_pending
         for ev in events:
             kind, payload = ev.kind, ev.payload
             if kind == "batch":
@@ -583,29 +593,35 @@ class TrainingPanel(QWidget):
                 batch_changed = True
             elif kind == "epoch":
                 self._add_epoch(payload)
-                epoch_changed = True
+                self._dirty.update(EPOCH_PLOTS)
             elif kind == "begin":
                 self._on_begin(payload)
             elif kind == "status":
                 self._update_controls()
         self._show_progress(state)
-        # Pace the plots by what painting them costs here, so that a slow machine
-        # spends at most PAINT_BUDGET of a core on them (a fast one redraws every tick).
+        if not force and not self.plots.isVisible():
+            self._batch_pending = batch_changed  # a dock behind another tab: draw when shown
+            return
+        # An epoch's plots: a few per tick, so no single repaint is long (a late event
+        # loop is what a user feels).
+        todo = [k for k in EPOCH_PLOTS if k in self._dirty]
+        todo = todo if force else todo[:PLOTS_PER_TICK]
+        for key in todo:
+            self._dirty.discard(key)
+            self._draw_plot(key)
+        # The batch loss: paced by what painting costs here, so that a slow machine
+        # spends at most PAINT_BUDGET of a core on it (a fast one redraws every tick).
         now = time.perf_counter()
         gap = min(MAX_REDRAW_MS / 1000, max(REDRAW_MS / 1000,
                                             self.plots.paint_seconds / PAINT_BUDGET))
-        if not force and now - self._last_draw < gap * 0.95:
-            self._pending = (batch_changed, epoch_changed)
-            return
-        self._pending = (False, False)
-        if batch_changed or epoch_changed:
+        drew_batch = batch_changed and (force or now - self._last_draw >= gap * 0.95)
+        if drew_batch:
             self._last_draw = now
-            self.redraws += 1
-        if batch_changed:
             self.batch_curve.setData(self.batch.x, _positive(self.batch.y))
             self.batch_avg_curve.setData(self.batch_avg.x, self.batch_avg.y)
-        if epoch_changed:
-            self._draw_epochs()
+        self._batch_pending = batch_changed and not drew_batch
+        if todo or drew_batch:
+            self.redraws += 1
 
     def _on_begin(self, payload: dict):
         self.epochs_total = int(payload.get("epochs") or 0)
@@ -639,22 +655,37 @@ class TrainingPanel(QWidget):
                 self.layer_combo.setCurrentText(current)
             self.layer_combo.blockSignals(False)
 
-    def _draw_epochs(self):
-        P = self.plot_items
-        for key, series in self.epoch_series.items():
-            if key == "learning_rate":
-                self.lr_curve.setData(series.x, series.y)
-                continue
-            if key == "samples_per_second":
-                self.speed_curve.setData(series.x, series.y)
-                continue
-            curve = self.epoch_curves.get(key)
-            if curve is None:
-                curve = self._make_epoch_curve(key)
-            y = _positive(series.y) if key.removeprefix("val_") == "loss" else series.y
-            curve.setData(series.x, y)
-        layers = [name for name in self.layers if name in self.grad_series] + \
+    def _draw_plot(self, key: str):
+        """Give one plot its new data (one ``setData`` per curve)."""
+        if key == "lr":
+            s = self.epoch_series.get("learning_rate")
+            if s is not None:
+                self.lr_curve.setData(s.x, _positive(s.y))
+        elif key == "speed":
+            s = self.epoch_series.get("samples_per_second")
+            if s is not None:
+                self.speed_curve.setData(s.x, s.y)
+        elif key in ("loss", "metrics"):
+            for name, series in self.epoch_series.items():
+                if name in ("learning_rate", "samples_per_second") or \
+                        (name.removeprefix("val_") == "loss") != (key == "loss"):
+                    continue
+                curve = self.epoch_curves.get(name) or self._make_epoch_curve(name)
+                curve.setData(series.x, _positive(series.y) if key == "loss" else series.y)
+        elif key == "grad":
+            self._draw_grad_curves()
+        elif key == "grad_bar":
+            self._draw_grad_bars()
+        elif key == "heat":
+            self._draw_heatmap()
+
+    def _grad_layers(self) -> list[str]:
+        return [name for name in self.layers if name in self.grad_series] + \
             [name for name in self.grad_series if name not in self.layers]
+
+    def _draw_grad_curves(self):
+        P = self.plot_items
+        layers = self._grad_layers()
         for i, layer in enumerate(layers):
             curve = self.grad_curves.get(layer)
             if curve is None:
@@ -666,6 +697,10 @@ class TrainingPanel(QWidget):
                 self.grad_curves[layer] = curve
             s = self.grad_series[layer]
             curve.setData(s.x, _positive(s.y))
+
+    def _draw_grad_bars(self):
+        P = self.plot_items
+        layers = self._grad_layers()
         if self._last_grad:
             heights = [math.log10(max(self._last_grad.get(n, 0.0), 1e-12)) for n in layers]
             brushes = [_depth_color(i, len(layers)) for i in range(len(layers))]
@@ -674,7 +709,6 @@ class TrainingPanel(QWidget):
             ticks = [(i, n if len(n) <= 10 else n[:9] + "…") for i, n in enumerate(layers)]
             step = max(1, len(layers) // 8)
             P["grad_bar"].getAxis("bottom").setTicks([ticks[::step]])
-        self._draw_heatmap()
 
     def _make_epoch_curve(self, key: str) -> pg.PlotDataItem:
         base = key.removeprefix("val_")

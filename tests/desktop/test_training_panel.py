@@ -120,8 +120,9 @@ def test_start_pause_resume_then_results_plots_and_evaluation(qtbot, panel, make
     ev = panel.evaluation
     assert ev.pages.currentWidget() is ev.class_page
     assert ev.cm_image.image.shape == (10, 10)
-    assert len(ev.cm_texts) == 100
-    assert sum(int(t.toPlainText()) for t in ev.cm_texts) == payload["evaluation"]["n"]
+    texts = ev.cm_cells.texts
+    assert len(texts) == 10 and all(len(row) == 10 for row in texts)
+    assert sum(int(t) for row in texts for t in row) == payload["evaluation"]["n"]
     assert ev.table.rowCount() == 10 + 2
     assert len(ev.roc_plot.listDataItems()) == 1 + 10  # the diagonal and one curve per class
     assert "accuracy" in ev.summary.text()
