@@ -572,13 +572,20 @@ def _fit(model, project, recipe, state, ds, out_dir, strategy, evaluate, tf, ker
                                 return_dict=True)
         for k, v in scores.items():
             result.metrics[f"test_{k}"] = float(v)
-    quality = recipe.get("quality")
-    if quality:
-        metric = quality["metric"] if isinstance(quality, dict) else quality
-        if metric in result.metrics:
-            result.quality = {"metric": metric, "value": result.metrics[metric]}
+    result.quality = quality_of(recipe, result.metrics)
     state.emit("done", result.to_json())
     return result
+
+
+def quality_of(recipe: dict, metrics: dict) -> dict | None:
+    """The template's quality measure (``recipe["quality"]``) as ``{"metric", "value"}``."""
+    quality = recipe.get("quality")
+    if not quality:
+        return None
+    metric = quality["metric"] if isinstance(quality, dict) else quality
+    if metric not in metrics:
+        return None
+    return {"metric": metric, "value": metrics[metric]}
 
 
 def _first(x):

@@ -105,7 +105,7 @@ def resolve(name: str) -> type[Loop]:
 
 def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=None):
     """Drive a custom loop with the same guarantees as ``fit``."""
-    from models.training import TrainResult, load_project_data
+    from models.training import TrainResult, load_project_data, quality_of
 
     cls = resolve(recipe["loop"])
     if dataset is None and project.dataset is not None:
@@ -162,10 +162,6 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
     result.samples_per_second = total_steps * int(recipe.get("batch_size", 1)) / seconds if seconds else 0.0
     result.metrics.update(loop.evaluate())
     result.models = loop.models
-    quality = recipe.get("quality")
-    if quality:
-        metric = quality["metric"] if isinstance(quality, dict) else quality
-        if metric in result.metrics:
-            result.quality = {"metric": metric, "value": result.metrics[metric]}
+    result.quality = quality_of(recipe, result.metrics)
     state.emit("done", result.to_json())
     return result
