@@ -6,7 +6,9 @@ The app side is the real path: an (offscreen unless DISPLAY is set)
 QApplication, a :class:`~desktop.panels.training.TrainingPanel` shown with
 its live plots, the :class:`~desktop.training_worker.TrainingWorker` thread,
 the RunState and the redraw timer. Each side is warmed up once, then the
-two alternate for ``--repeats`` runs; the medians are compared.
+two alternate for ``--repeats`` runs (which goes first alternates too: on a
+small machine a run straight after another is slower); the medians are
+compared.
 
 ``ratio`` is the app's median ``fit`` time over plain ``fit``'s median (the
 goal is at most 1.05); ``pair_ratio_median`` the median of each app run over
@@ -21,6 +23,7 @@ Prints a line per run and a last line of JSON. It measures; it does not assert.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -53,6 +56,7 @@ def plain_fit(project, dataset) -> dict:
 
     recipe = project.recipe
     _seed(recipe.get("seed", 0))
+    gc.collect()  # the previous run's graphs go now, not in the middle of this one
     t0 = time.perf_counter()
     model = project.build(with_weights=False)
     compile_model(model, recipe)
@@ -80,6 +84,7 @@ def app_fit(app, panel, doc, dataset) -> dict:
 
     panel.sig_training_finished.connect(finished)
     redraws_before = panel.redraws
+    gc.collect()  # the previous run's graphs go now, not in the middle of this one
     # The same loaded data as the baseline (loading is not what is measured).
     t0 = time.perf_counter()
     QTimer.singleShot(0, lambda: panel.start(dataset=dataset))
@@ -100,7 +105,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=6)
     args = ap.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -125,11 +130,17 @@ def main() -> int:
     app_fit(app, panel, doc, dataset)  # traces the train step in the worker thread too
     plain, appl = [], []
     for i in range(args.repeats):
-        p = plain_fit(_project(args.epochs, args.batch_size), dataset)
-        a = app_fit(app, panel, doc, dataset)
+        # Alternate which goes first: a run right after another is measurably slower
+        # here (the previous run's graphs and caches), which must not count against one side.
+        if i % 2 == 0:
+            p = plain_fit(_project(args.epochs, args.batch_size), dataset)
+            a = app_fit(app, panel, doc, dataset)
+        else:
+            a = app_fit(app, panel, doc, dataset)
+            p = plain_fit(_project(args.epochs, args.batch_size), dataset)
         plain.append(p)
         appl.append(a)
-        print(f"run {i + 1}: plain fit {p['fit']:.2f} s, app fit {a['fit']:.2f} s "
+        print(f"run {i + 1} ({'plain' if i % 2 == 0 else 'app'} first): plain fit {p['fit']:.2f} s, app fit {a['fit']:.2f} s "
               f"(ratio {a['fit'] / p['fit']:.3f}); end to end {p['end_to_end']:.2f} s vs "
               f"{a['end_to_end']:.2f} s; {a['redraws']} redraws; test accuracy "
               f"{a['test_accuracy']:.3f}")

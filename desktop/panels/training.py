@@ -137,14 +137,12 @@ class PlotGrid(pg.GraphicsLayoutWidget):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.paint_seconds = 0.0  # moving average of one paint
+        self.paint_total = 0.0  # seconds spent painting, ever
 
     def paintEvent(self, event):
         t0 = time.perf_counter()
         super().paintEvent(event)
-        spent = time.perf_counter() - t0
-        self.paint_seconds = spent if not self.paint_seconds else \
-            0.7 * self.paint_seconds + 0.3 * spent
+        self.paint_total += time.perf_counter() - t0
 
 
 def _new_plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, x: str = "",
@@ -555,6 +553,8 @@ class TrainingPanel(QWidget):
         self._batch_pending = False  # batch losses not drawn yet
         self._dirty: set[str] = set()  # plots whose data changed since they were drawn
         self._last_draw = 0.0
+        self._draw_start = time.perf_counter()
+        self._paint_base = self.plots.paint_total
         P = self.plot_items
         for key in ("loss", "metrics", "grad"):
             plot = P[key]
@@ -602,6 +602,15 @@ class TrainingPanel(QWidget):
         if not force and not self.plots.isVisible():
             self._batch_pending = batch_changed  # a dock behind another tab: draw when shown
             return
+        # Paint only while painting has cost at most PAINT_BUDGET of the time so far:
+        # a fast machine redraws every tick, a slow one less often (but at least once
+        # a second), and training keeps the processor.
+        now = time.perf_counter()
+        within = self.plots.paint_total - self._paint_base <= \
+            PAINT_BUDGET * (now - self._draw_start)
+        if not (force or within or now - self._last_draw >= MAX_REDRAW_MS / 1000):
+            self._batch_pending = batch_changed
+            return
         # An epoch's plots: a few per tick, so no single repaint is long (a late event
         # loop is what a user feels).
         todo = [k for k in EPOCH_PLOTS if k in self._dirty]
@@ -609,18 +618,12 @@ class TrainingPanel(QWidget):
         for key in todo:
             self._dirty.discard(key)
             self._draw_plot(key)
-        # The batch loss: paced by what painting costs here, so that a slow machine
-        # spends at most PAINT_BUDGET of a core on it (a fast one redraws every tick).
-        now = time.perf_counter()
-        gap = min(MAX_REDRAW_MS / 1000, max(REDRAW_MS / 1000,
-                                            self.plots.paint_seconds / PAINT_BUDGET))
-        drew_batch = batch_changed and (force or now - self._last_draw >= gap * 0.95)
-        if drew_batch:
-            self._last_draw = now
+        if batch_changed:
             self.batch_curve.setData(self.batch.x, _positive(self.batch.y))
             self.batch_avg_curve.setData(self.batch_avg.x, self.batch_avg.y)
-        self._batch_pending = batch_changed and not drew_batch
-        if todo or drew_batch:
+        self._batch_pending = False
+        if todo or batch_changed:
+            self._last_draw = now
             self.redraws += 1
 
     def _on_begin(self, payload: dict):
