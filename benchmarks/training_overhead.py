@@ -140,7 +140,8 @@ def main() -> int:
             p = plain_fit(_project(args.epochs, args.batch_size), dataset)
         plain.append(p)
         appl.append(a)
-        print(f"run {i + 1} ({'plain' if i % 2 == 0 else 'app'} first): plain fit {p['fit']:.2f} s, app fit {a['fit']:.2f} s "
+        first = "plain" if i % 2 == 0 else "app"
+        print(f"run {i + 1} ({first} first): plain fit {p['fit']:.2f} s, app fit {a['fit']:.2f} s "
               f"(ratio {a['fit'] / p['fit']:.3f}); end to end {p['end_to_end']:.2f} s vs "
               f"{a['end_to_end']:.2f} s; {a['redraws']} redraws; test accuracy "
               f"{a['test_accuracy']:.3f}")

@@ -169,6 +169,9 @@ class EvaluationPanel(QWidget):
         self.residual_hist_plot = style_plot(self.reg_plots.addPlot(row=0, col=2),
                                              "Residual distribution", "predicted − actual",
                                              "samples")
+        # Residuals read best in the data's own units, not as "x0.001".
+        self.residual_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.residual_hist_plot.getAxis("bottom").enableAutoSIPrefix(False)
 
         self.empty = QLabel("No evaluation yet.")
         self.empty.setAlignment(Qt.AlignCenter)

@@ -415,7 +415,8 @@ class TrainingPanel(QWidget):
         report = self.doc.report
         if report is not None and not report.valid:
             n = len(report.errors())
-            return f"the model has {n} problem{'s' if n != 1 else ''}; fix {'them' if n != 1 else 'it'} first"
+            return (f"the model has {n} problem{'s' if n != 1 else ''}; "
+                    f"fix {'them' if n != 1 else 'it'} first")
         return ""
 
     def toggle_pause(self) -> None:
@@ -481,13 +482,16 @@ class TrainingPanel(QWidget):
         if stopped == "nan":
             self._show_message(f"Training stopped: {message}", "error")
         elif stopped == "stopped":
-            self._show_message(f"Stopped by you: {message}" if message else "Stopped by you.", "warn")
+            self._show_message(f"Stopped by you: {message}" if message else "Stopped by you.",
+                               "warn")
         else:
             self._show_message(_summary(payload), "ok")
         if kept and payload.get("epochs"):
             self.sig_message.emit("the trained weights are in the project (save to keep them)")
-        self.progress.setValue(self.progress.maximum() if stopped != "nan" else self.progress.value())
-        self.progress.setFormat({"nan": "stopped: NaN loss", "stopped": "stopped"}.get(stopped, "done"))
+        if stopped != "nan":
+            self.progress.setValue(self.progress.maximum())
+        self.progress.setFormat({"nan": "stopped: NaN loss", "stopped": "stopped"}.get(stopped,
+                                                                                       "done"))
         self.evaluation.set_evaluation(payload.get("evaluation"), payload.get("metrics"))
         self._update_controls()
         self.sig_training_finished.emit(payload, ok)
@@ -598,32 +602,33 @@ class TrainingPanel(QWidget):
                 self._on_begin(payload)
             elif kind == "status":
                 self._update_controls()
-        self._show_progress(state)
+        if self.worker.running:
+            self._show_progress(state)
         if not force and not self.plots.isVisible():
             self._batch_pending = batch_changed  # a dock behind another tab: draw when shown
             return
-        # Paint only while painting has cost at most PAINT_BUDGET of the time so far:
-        # a fast machine redraws every tick, a slow one less often (but at least once
-        # a second), and training keeps the processor.
-        now = time.perf_counter()
-        within = self.plots.paint_total - self._paint_base <= \
-            PAINT_BUDGET * (now - self._draw_start)
-        if not (force or within or now - self._last_draw >= MAX_REDRAW_MS / 1000):
-            self._batch_pending = batch_changed
-            return
         # An epoch's plots: a few per tick, so no single repaint is long (a late event
-        # loop is what a user feels).
+        # loop is what a user feels); at most seven small repaints per epoch.
         todo = [k for k in EPOCH_PLOTS if k in self._dirty]
         todo = todo if force else todo[:PLOTS_PER_TICK]
         for key in todo:
             self._dirty.discard(key)
             self._draw_plot(key)
-        if batch_changed:
+        # The batch loss changes at every tick: it is redrawn only while painting has
+        # cost at most PAINT_BUDGET of the time so far. A fast machine redraws it every
+        # tick, a slow one less often (but at least once a second), and training keeps
+        # the processor.
+        now = time.perf_counter()
+        within = self.plots.paint_total - self._paint_base <= \
+            PAINT_BUDGET * (now - self._draw_start)
+        draw_batch = batch_changed and (force or within
+                                        or now - self._last_draw >= MAX_REDRAW_MS / 1000)
+        if draw_batch:
+            self._last_draw = now
             self.batch_curve.setData(self.batch.x, _positive(self.batch.y))
             self.batch_avg_curve.setData(self.batch_avg.x, self.batch_avg.y)
-        self._batch_pending = False
-        if todo or batch_changed:
-            self._last_draw = now
+        self._batch_pending = batch_changed and not draw_batch
+        if todo or draw_batch:
             self.redraws += 1
 
     def _on_begin(self, payload: dict):
@@ -648,7 +653,8 @@ class TrainingPanel(QWidget):
         hist = payload.get("histograms") or {}
         for layer, h in hist.items():
             self.histograms.setdefault(layer, []).append(
-                (np.asarray(h["counts"], dtype=np.float64), np.asarray(h["edges"], dtype=np.float64)))
+                (np.asarray(h["counts"], dtype=np.float64),
+                 np.asarray(h["edges"], dtype=np.float64)))
         if hist and self.layer_combo.count() != len(self.histograms):
             current = self.layer_combo.currentText()
             self.layer_combo.blockSignals(True)
@@ -793,9 +799,10 @@ def _duration(seconds: float) -> str:
 def _summary(payload: dict) -> str:
     metrics = payload.get("metrics") or {}
     quality = payload.get("quality") or {}
-    parts = [f"Trained {payload.get('epochs', 0)} epochs in {_duration(payload.get('seconds') or 0)}"]
+    epochs, took = payload.get("epochs", 0), _duration(payload.get("seconds") or 0)
+    parts = [f"Trained {epochs} epochs in {took}"]
     if payload.get("stopped") == "early_stopping":
-        parts[0] = f"Early stopping after {payload.get('epochs', 0)} epochs ({_duration(payload.get('seconds') or 0)})"
+        parts[0] = f"Early stopping after {epochs} epochs ({took})"
     shown = quality.get("metric")
     if shown and quality.get("value") is not None:
         parts.append(f"{shown.replace('_', ' ')} {quality['value']:.4f}")

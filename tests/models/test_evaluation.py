@@ -60,6 +60,7 @@ def test_multiclass_matches_sklearn_and_is_json():
         assert len(curve["recall"]) == len(curve["precision"]) <= 200
         assert 0.0 <= curve["ap"] <= 1.0
     assert out["metrics"]["auc"] > 0.8
+    assert out["metrics"]["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred))
 
 
 def test_binary_sigmoid_output_gives_one_curve():
@@ -86,7 +87,8 @@ def test_logits_are_turned_into_probabilities():
 def test_class_missing_from_test_split_has_no_curve_but_a_row():
     x, y, probs = _classification_data(k=3)
     keep = y != 2
-    out = evaluate(_Fixed(probs[keep]), _dataset(x[keep], y[keep], "classification", ["a", "b", "c"]))
+    ds = _dataset(x[keep], y[keep], "classification", ["a", "b", "c"])
+    out = evaluate(_Fixed(probs[keep]), ds)
     assert len(out["per_class"]) == 3 and out["per_class"][2]["support"] == 0
     assert [c["class"] for c in out["roc"]] == ["a", "b"]
     assert any("no ROC curve" in n for n in out["notes"])
