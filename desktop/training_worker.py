@@ -1,4 +1,4 @@
-"""Train a project off the UI thread: ``models.training.train`` in a QThread, watched through a RunState.
+"""Train a project off the UI thread: ``models.training.train`` in a Python thread, watched through a RunState.
 
 The worker is the thin Qt shell around the Qt-free runner (see
 :mod:`models.runner`): it starts the run in its own thread, forwards pause,
@@ -13,28 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
-from models.runner import RunState, run
-
-
-class _Job(QObject):
-    """Lives in the training thread; ``go`` runs one training to its end."""
-
-    sig_finished = Signal()
-
-    def __init__(self, fn, state: RunState):
-        super().__init__()
-        self._fn, self._state = fn, state
-
-    @Slot()
-    def go(self):
-        run(self._fn, self._state)  # records result, cancellation or error on the state
-        self.sig_finished.emit()
+from desktop.workers import RunWorker
+from models.runner import RunState
 
 
-class TrainingWorker(QObject):
-    """Runs one training at a time in a QThread.
+class TrainingWorker(RunWorker):
+    """Runs one training at a time in a Python thread (see :class:`~desktop.workers.RunWorker`).
 
     Signals:
         sig_started(): the run began (its RunState is :attr:`state`).
@@ -50,25 +36,17 @@ class TrainingWorker(QObject):
     the training thread) and :attr:`dataset` the data it trained on.
     """
 
-    sig_started = Signal()
     sig_finished = Signal(object, bool)
     sig_failed = Signal(str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.state: RunState | None = None
         self.result = None
         self.weights: dict[str, list] = {}
         self.dataset = None
         self.evaluation: dict | None = None
-        self._thread: QThread | None = None
-        self._job: _Job | None = None
 
     # ------------------------------------------------------------------ control
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
 
     def start(self, project, dataset=None, *, evaluate: bool = True, **overrides) -> RunState:
         """Train ``project`` (a copy is made; the caller's project is never touched).
@@ -88,41 +66,7 @@ class TrainingWorker(QObject):
             raise RuntimeError("a training run is already going; stop it first")
         snapshot = project.copy()
         self.result, self.weights, self.dataset, self.evaluation = None, {}, dataset, None
-        state = self.state = RunState()
-
-        def job(st: RunState):
-            return self._train(snapshot, dataset, st, evaluate, overrides)
-
-        thread = QThread(self)
-        thread.setObjectName("layerforge-training")
-        worker = _Job(job, state)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.go)
-        worker.sig_finished.connect(self._on_job_finished)  # queued: arrives on our thread
-        self._thread, self._job = thread, worker
-        thread.start()
-        self.sig_started.emit()
-        return state
-
-    def pause(self) -> None:
-        if self.state is not None:
-            self.state.pause()
-
-    def resume(self) -> None:
-        if self.state is not None:
-            self.state.resume()
-
-    def stop(self) -> None:
-        """Ask the run to stop at its next batch; it keeps the best weights so far."""
-        if self.state is not None:
-            self.state.cancel()
-
-    def wait(self, timeout_ms: int = 30_000) -> bool:
-        """Stop and wait for the thread (for closing the app); False if it did not end in time."""
-        if self._thread is None:
-            return True
-        self.stop()
-        return self._thread.wait(timeout_ms)
+        return super().start(lambda st: self._train(snapshot, dataset, st, evaluate, overrides))
 
     # ------------------------------------------------------------------ thread side
 
@@ -171,16 +115,8 @@ class TrainingWorker(QObject):
 
     # ------------------------------------------------------------------ UI side
 
-    @Slot()
-    def _on_job_finished(self):
-        thread, self._thread, self._job = self._thread, None, None
-        if thread is not None:
-            thread.quit()  # the job is done; its event loop may still be running
-            thread.wait()
-            thread.deleteLater()
-        state = self.state
-        if state is None:
-            return
+    def finished(self, state) -> None:
+        super().finished(state)
         if state.error:
             self.sig_failed.emit(state.error)
             return

@@ -751,20 +751,58 @@ _BUILTINS: dict[str, dict] = {
 }
 
 
+#: Raw, unsplit data as a built-in's loader returns it (split and scaled by the loader's caller).
+RawData = _Raw
+
+_EXTRA_LOADED = False
+
+
+def register_builtin(name: str, *, task: str, shape, classes: int | None, description: str,
+                     load) -> None:
+    """Add a built-in dataset (the gallery's generated tasks register theirs this way).
+
+    Args:
+        name: the name users give (``builtin:NAME``).
+        task, shape, classes, description: what :func:`list_builtin` shows.
+        load: ``load(seed=..., **spec_options)`` returning :class:`RawData` (split
+            and scaled here, with the recipe's fractions) or a ready
+            :class:`Dataset` (for tasks with their own splits, e.g. a graph
+            with labelled nodes).
+    """
+    _BUILTINS[name] = {"task": task, "shape": shape, "classes": classes,
+                       "description": description, "load": load}
+
+
+def _load_extra_builtins() -> None:
+    """The generated datasets of the gallery live in :mod:`models.datasets` (imported once)."""
+    global _EXTRA_LOADED
+    if not _EXTRA_LOADED:
+        _EXTRA_LOADED = True
+        import models.datasets  # noqa: F401  (each module registers its datasets)
+
+
 def list_builtin() -> list[dict]:
     """The built-in datasets (all offline): name, task, description, shape, classes."""
+    _load_extra_builtins()
     return [{"name": name, "task": b["task"], "description": b["description"],
-             "shape": tuple(b["shape"]), "classes": b["classes"]} for name, b in _BUILTINS.items()]
+             "shape": tuple(b["shape"]) if isinstance(b["shape"], (list, tuple)) else b["shape"],
+             "classes": b["classes"]} for name, b in _BUILTINS.items()]
 
 
 def _load_builtin(name: str, spec: dict, **common) -> Dataset:
     entry = _BUILTINS.get(str(name).lower())
     if entry is None:
+        _load_extra_builtins()
+        entry = _BUILTINS.get(str(name).lower())
+    if entry is None:
         raise DataError(f"no built-in dataset named '{name}'; the built-ins are: {', '.join(_BUILTINS)}")
-    raw = entry["load"](**spec)
+    options = {k: v for k, v in spec.items() if k not in ("source", "name")}
+    raw = entry["load"](seed=common["seed"], **options)
     label = str(name).lower()
     if label == "spirals" and int(spec.get("arms", 3)) == 2:
         label = "spirals-2"
+    if isinstance(raw, Dataset):
+        return raw
     return _finish(raw, name=label, **common)
 
 

@@ -149,7 +149,7 @@ class LiveCallback:
 
     def __init__(self, state: RunState, *, probe: tuple | None = None, epochs: int = 1,
                  steps: int | None = None, batch_size: int = 32, monitor: str = "val_loss",
-                 histograms: bool = True, grad_norms: bool = True):
+                 histograms: bool = True, grad_norms: bool = True, view=None):
         from models import backend
 
         keras = backend.keras()
@@ -162,6 +162,7 @@ class LiveCallback:
         self.monitor = monitor
         self.histograms = histograms
         self.grad_norms = grad_norms
+        self.view = view  # f(model) -> a live view (models.views), or None
         self.tap: GradNormTap | None = None
         self.best_value = math.inf
         self.best_weights = None
@@ -197,6 +198,14 @@ class LiveCallback:
         self.good_weights = model.get_weights()
         self.state.emit("begin", {"epochs": self.epochs, "steps": self.steps,
                                   "layers": [l.name for l in model.layers if l.weights]})
+        self._emit_view(model, 0)
+
+    def _emit_view(self, model, epoch: int) -> None:
+        if self.view is None:
+            return
+        shown = self.view(model)
+        if shown is not None:
+            self.state.emit("view", {"epoch": epoch, "view": shown})
 
     def on_epoch_begin(self, epoch):
         self.epoch = epoch
@@ -249,6 +258,7 @@ class LiveCallback:
         if self.histograms:
             payload["histograms"] = _histograms(model)
         self.state.emit("epoch", payload)
+        self._emit_view(model, epoch + 1)
 
 
 def _is_number(v) -> bool:
@@ -513,11 +523,15 @@ def _fit(model, project, recipe, state, ds, out_dir, strategy, evaluate, tf, ker
     steps = max(1, math.ceil(n_train / batch_size))
     probe_n = min(batch_size, n_train)
     probe = (_take(ds.x_train, probe_n), _take(ds.y_train, probe_n))
+    from models.views import view_function
+
+    view = view_function(recipe, ds)
     live = LiveCallback(state, probe=probe if strategy is None else None, epochs=epochs,
                         steps=steps, batch_size=batch_size,
                         monitor="val_loss" if has_val else "loss",
                         histograms=bool(recipe.get("histograms", True)),
-                        grad_norms=bool(recipe.get("grad_norms", True)) and strategy is None)
+                        grad_norms=bool(recipe.get("grad_norms", True)) and strategy is None,
+                        view=view)
     callbacks = [live.keras_callback] + _recipe_callbacks(recipe, out_dir, has_val, keras)
     x_train, y_train = ds.x_train, ds.y_train
     fit_kwargs: dict[str, Any] = {}
@@ -572,9 +586,31 @@ def _fit(model, project, recipe, state, ds, out_dir, strategy, evaluate, tf, ker
                                 return_dict=True)
         for k, v in scores.items():
             result.metrics[f"test_{k}"] = float(v)
+    if view is not None and view.error:
+        result.notes.append(view.error)
+    if evaluate and result.stopped != "nan":
+        result.metrics.update(extra_metrics(recipe, model, ds))
     result.quality = quality_of(recipe, result.metrics)
     state.emit("done", result.to_json())
     return result
+
+
+def extra_metrics(recipe: dict, model, dataset) -> dict[str, float]:
+    """The template's own measures: ``recipe["extra_metrics"]`` names ``fn(model, dataset, recipe)``.
+
+    It returns metrics named like Keras's (``test_token_accuracy``,
+    ``fusion_gain``...), which join ``result.metrics`` and can be the quality.
+    """
+    target = recipe.get("extra_metrics")
+    if not target:
+        return {}
+    from models.views import resolve
+
+    try:
+        fn = resolve(target)
+    except (ValueError, ImportError, AttributeError) as exc:
+        raise TrainingError(f"the recipe's extra_metrics {target!r} cannot be found: {exc}") from None
+    return {k: float(v) for k, v in (fn(model, dataset, recipe) or {}).items()}
 
 
 def quality_of(recipe: dict, metrics: dict) -> dict | None:

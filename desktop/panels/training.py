@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.panels.evaluation import PALETTE, EvaluationPanel, add_legend, style_plot
+from desktop.panels.live_view import LiveViewPanel
 from desktop.training_worker import TrainingWorker
 
 REDRAW_MS = 100          # how often the run is drained and the progress bar updated
@@ -190,10 +191,12 @@ class TrainingPanel(QWidget):
         self._build_controls()
         self._build_plots()
         self.evaluation = EvaluationPanel()
+        self.live_view = LiveViewPanel()
         self.pages = QTabWidget()
         self.pages.setDocumentMode(True)
         self.pages.addTab(self.plots, "Live")
         self.pages.addTab(self.evaluation, "Evaluation")
+        self._view_tab = -1  # the model's own view gets a tab once a run shows one
         self.pages.currentChanged.connect(lambda _i: self._redraw_now())
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -555,6 +558,11 @@ class TrainingPanel(QWidget):
         self.epochs_done = 0
         self._last_grad: dict[str, float] = {}
         self._batch_pending = False  # batch losses not drawn yet
+        self._pending_view = None  # the latest live view not drawn yet
+        if self._view_tab >= 0:  # a new run shows its own view, or none
+            self.pages.removeTab(self._view_tab)
+            self._view_tab = -1
+        self.live_view.clear()
         self._dirty: set[str] = set()  # plots whose data changed since they were drawn
         self._last_draw = 0.0
         self._draw_start = time.perf_counter()
@@ -598,12 +606,18 @@ class TrainingPanel(QWidget):
             elif kind == "epoch":
                 self._add_epoch(payload)
                 self._dirty.update(EPOCH_PLOTS)
+            elif kind == "view":
+                self._pending_view = payload
             elif kind == "begin":
                 self._on_begin(payload)
             elif kind == "status":
                 self._update_controls()
         if self.worker.running:
             self._show_progress(state)
+        if self._pending_view is not None and (force or self.live_view.isVisible()
+                                               or self._view_tab < 0):
+            self._show_view(self._pending_view)  # the latest only: older ones are stale
+            self._pending_view = None
         if not force and not self.plots.isVisible():
             self._batch_pending = batch_changed  # a dock behind another tab: draw when shown
             return
@@ -630,6 +644,14 @@ class TrainingPanel(QWidget):
         self._batch_pending = batch_changed and not draw_batch
         if todo or draw_batch:
             self.redraws += 1
+
+    def _show_view(self, payload: dict) -> None:
+        view = payload.get("view") or {}
+        if self._view_tab < 0:
+            self._view_tab = self.pages.insertTab(1, self.live_view, view.get("title") or "Model")
+        else:
+            self.pages.setTabText(self._view_tab, view.get("title") or "Model")
+        self.live_view.set_view(view, payload.get("epoch"))
 
     def _on_begin(self, payload: dict):
         self.epochs_total = int(payload.get("epochs") or 0)

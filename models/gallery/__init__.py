@@ -43,7 +43,15 @@ def register(slug: str, title: str, section: str, summary: str):
 
 
 def _load_builders() -> None:
-    from models.gallery import seeds, supervised  # noqa: F401
+    """Import every module of this package: each registers its templates."""
+    import importlib
+    import pkgutil
+
+    import models.gallery as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def index_path() -> Path:
@@ -109,12 +117,16 @@ def write_all(slugs: list[str] | None = None) -> list[Path]:
             if not pos:
                 pos.update({k: list(v) for k, v in layered_layout(graph).items()})
         written.append(project.save(out_dir / f"{slug}.lforge", models=models))
-    index = [
-        {"slug": t.slug, "title": t.title, "section": t.section, "summary": t.summary}
-        for t in _REGISTRY.values()
-    ]
+    ordered = sorted(_REGISTRY.values(), key=lambda t: _section_key(t.section))
+    index = [{"slug": t.slug, "title": t.title, "section": t.section, "summary": t.summary}
+             for t in ordered]
     index_path().write_text(json.dumps({"templates": index}, indent=1) + "\n", encoding="utf-8")
     return written
+
+
+def _section_key(section: str) -> tuple:
+    """Sections compare as numbers part by part, so 7.10 comes after 7.9 (ties keep their order)."""
+    return tuple(int(p) if p.isdigit() else 0 for p in section.split("."))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,7 @@ class Loop:
         return {}
 
     def live_view(self) -> dict | None:
-        """A payload for the template's live view (samples, a map...), or None."""
+        """The template's live view (a :mod:`models.views` dict: samples, a map...), or None."""
         return None
 
     def get_weights(self) -> dict[str, list]:
@@ -93,6 +93,19 @@ class _NanLoss(Exception):
     pass
 
 
+def _emit_view(state: RunState, loop: Loop, epoch: int) -> None:
+    """The loop's live view (see :mod:`models.views`); a failing view is switched off, once."""
+    if getattr(loop, "_view_error", None):
+        return
+    try:
+        shown = loop.live_view()
+    except Exception as exc:  # a picture must never stop training
+        loop._view_error = f"the live view is off: {' '.join(str(exc).split())[:300]}"
+        return
+    if shown is not None:
+        state.emit("view", {"epoch": epoch, "view": shown})
+
+
 def resolve(name: str) -> type[Loop]:
     target = LOOPS.get(name, name)
     if ":" not in target:
@@ -115,6 +128,7 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
     epochs = int(recipe.get("epochs", 10))
     steps = loop.steps_per_epoch()
     state.emit("begin", {"epochs": epochs, "steps": steps, "layers": list(loop.models)})
+    _emit_view(state, loop, 0)
     history: dict[str, list[float]] = {}
     good = loop.get_weights()
     best, best_value, best_epoch = good, math.inf, None
@@ -150,17 +164,16 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
             best, best_value, best_epoch = good, float(value), epoch + 1
         for k, v in logs.items():
             history.setdefault(k, []).append(float(v))
-        payload = {"epoch": epoch + 1, "logs": logs}
-        view = loop.live_view()
-        if view is not None:
-            payload["view"] = view
-        state.emit("epoch", payload)
+        state.emit("epoch", {"epoch": epoch + 1, "logs": logs})
+        _emit_view(state, loop, epoch + 1)
     seconds = time.perf_counter() - t0
     result = TrainResult(model=next(iter(loop.models.values()), None), history=history,
                          seconds=seconds, stopped=stopped, message=message, best_epoch=best_epoch)
     result.epochs_run = len(next(iter(history.values()), []))
     result.samples_per_second = total_steps * int(recipe.get("batch_size", 1)) / seconds if seconds else 0.0
     result.metrics.update(loop.evaluate())
+    if getattr(loop, "_view_error", None):
+        result.notes.append(loop._view_error)
     result.models = loop.models
     result.quality = quality_of(recipe, result.metrics)
     state.emit("done", result.to_json())

@@ -181,3 +181,62 @@ def test_training_shortcuts_do_not_clash_in_the_main_window(qtbot, tmp_path, mon
     assert "&Train" in titles and titles.index("&Train") < titles.index("&Help")
     assert w.training.doc is w.doc
     w.training.shutdown()
+
+
+def test_a_templates_live_view_gets_its_own_tab_and_follows_the_epochs(qtbot, panel, make_doc):
+    doc = make_doc(mlp_project(epochs=3, batch_size=64,
+                               live_view={"fn": "tests.models.test_views:first_digits_view"}))
+    assert panel.pages.count() == 2  # no view before a run shows one
+    _start(qtbot, panel, doc)
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS):
+        pass
+    assert panel.pages.tabText(1) == "Predictions"
+    panel.pages.setCurrentIndex(1)
+    view = panel.live_view
+    assert view.epoch == 3 and "epoch 3" in view.title.text()
+    kinds = [type(r).__name__ for r in view._renderers]
+    assert kinds == ["_Images", "_Bars"]
+    mosaic = view._renderers[0]._items[0].image
+    assert mosaic.shape[0] >= 4 * 8 and mosaic.max() <= 1.0  # 4 digits side by side
+
+    # A run of a project without a view takes the tab away again.
+    doc2 = make_doc(mlp_project(epochs=1, batch_size=64))
+    _start(qtbot, panel, doc2)
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS):
+        pass
+    assert panel.pages.count() == 2 and view.view is None
+
+
+def test_the_live_view_draws_every_panel_kind(qtbot):
+    from desktop.panels.live_view import RENDERERS, LiveViewPanel
+    from models import views
+
+    rng = np.random.default_rng(0)
+    every = views.view(
+        "All kinds",
+        views.images_panel(rng.uniform(size=(6, 5, 5)), "images", labels=list("abcdef")),
+        views.heatmap_panel(rng.uniform(size=(4, 6)), "heat", x_labels="uvwxyz", y_labels="abcd"),
+        views.scatter_panel("scatter", views.series("pts", rng.normal(size=50), rng.normal(size=50),
+                                                    classes=rng.integers(0, 3, 50))),
+        views.bars_panel("bars", ["e0", "e1"], [0.3, 0.7], reference=0.05),
+        views.graph_panel("graph", rng.normal(size=(4, 2)), [(0, 1), (2, 3)], [0, 0, 1, 1],
+                          labels="ABCD", marked=[0, 3]),
+        views.lines_panel("lines", views.line("r", [0, 1, 2], [1, 3, 2])),
+        views.text_panel("text", "hello"),
+    )
+    w = LiveViewPanel()
+    qtbot.addWidget(w)
+    w.resize(900, 600)
+    w.show()
+    w.set_view(every, epoch=2)
+    assert [type(r) for r in w._renderers] == list(RENDERERS.values())
+    heat = w._renderers[1]._items[0]
+    assert heat.image.shape == (6, 4)  # [x = columns, y = rows]
+    graph_items = w._renderers[4]._items
+    assert sum(isinstance(i, __import__("pyqtgraph").TextItem) for i in graph_items) == 4
+    pix = w.grab()
+    assert pix.width() > 0
+    # The same panels again update in place (no new plots).
+    plots = [r.plot for r in w._renderers]
+    w.set_view(every, epoch=3)
+    assert [r.plot for r in w._renderers] == plots
