@@ -110,6 +110,9 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from desktop.app import _quiet_offscreen_notes
+
+    _quiet_offscreen_notes()  # as the app does: offscreen Qt's notes are not results
     app = QApplication.instance() or QApplication(sys.argv[:1])
     from desktop.document import Document, _Engine
     from desktop.panels.training import TrainingPanel

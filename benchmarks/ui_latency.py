@@ -42,6 +42,9 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from desktop.app import _quiet_offscreen_notes
+
+    _quiet_offscreen_notes()  # as the app does: offscreen Qt's notes are not results
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("LayerForgeBench")
     from desktop.document import _Engine, engine

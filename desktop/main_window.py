@@ -572,6 +572,9 @@ class MainWindow(QMainWindow):
             "LayerForge closed without saving your last changes "
             f"({time.strftime('%Y-%m-%d %H:%M', time.localtime(latest.stat().st_mtime))}). "
             "Restore them?", QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        # Back to the window: without a window manager nothing re-activates it, and its
+        # shortcuts (Ctrl+R...) only work in the active window.
+        self.activateWindow()
         if answer == QMessageBox.Yes:
             self.restore_recovery(latest)
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtGui import QColor, QFont, QIcon, QPen, QPixmap
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]
 MAX_CURVES = 10          # ROC/PR curves drawn (the table lists every class)
+MAX_LEGEND = 4           # more curves than this: the table's colour swatches name them
 MAX_CELL_TEXT = 30       # above this many classes the confusion matrix has no numbers
 
 METRIC_LABELS = {
@@ -147,8 +148,9 @@ class EvaluationPanel(QWidget):
         self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen("#bbb", style=Qt.DashLine))
         self._roc_curves: list[pg.PlotDataItem] = []
         self._pr_curves: list[pg.PlotDataItem] = []
-        self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["class", "precision", "recall", "F1", "support"])
+        self.table = QTableWidget(0, 7)
+        self.table.setHorizontalHeaderLabels(["class", "precision", "recall", "F1", "AUC", "AP",
+                                              "support"])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
@@ -238,16 +240,25 @@ class EvaluationPanel(QWidget):
                          [(c["recall"], c["precision"], f"{_short(c['class'])}  AP {_fmt(c['ap'])}")
                           for c in (ev.get("pr") or [])[:MAX_CURVES]])
 
+        for plot, n in ((self.roc_plot, len(self._roc_curves)), (self.pr_plot, len(self._pr_curves))):
+            plot.legend.setVisible(n <= MAX_LEGEND)  # a long legend hides the curves
+
         rows = ev.get("per_class") or []
         averages = ev.get("averages") or {}
+        auc = {c["class"]: c.get("auc") for c in ev.get("roc") or []}
+        ap = {c["class"]: c.get("ap") for c in ev.get("pr") or []}
+        curve_index = {c["class"]: i for i, c in enumerate((ev.get("roc") or [])[:MAX_CURVES])}
         self.table.setRowCount(len(rows) + len(averages))
         for r, row in enumerate(rows):
-            self._table_row(r, row["class"], row["precision"], row["recall"], row["f1"],
-                            row["support"])
+            name = row["class"]
+            self._table_row(r, name, row["precision"], row["recall"], row["f1"],
+                            auc.get(name), ap.get(name), row["support"],
+                            color=PALETTE[curve_index[name] % len(PALETTE)]
+                            if name in curve_index else None)
         total = sum(int(row["support"]) for row in rows)
         for r, (name, avg) in enumerate(averages.items(), start=len(rows)):
             self._table_row(r, f"{name} avg", avg["precision"], avg["recall"], avg["f1"],
-                            total, bold=True)
+                            None, None, total, bold=True)
         self.table.resizeColumnsToContents()
         header = self.table.horizontalHeader()
         width = header.length() + self.table.verticalScrollBar().sizeHint().width() + 6
@@ -271,10 +282,16 @@ class EvaluationPanel(QWidget):
                 pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2)
                 curves.append(plot.plot(x, y, pen=pen, name=name))
 
-    def _table_row(self, r, name, precision, recall, f1, support, bold=False):
-        cells = [str(name), _fmt(precision), _fmt(recall), _fmt(f1), str(support)]
+    def _table_row(self, r, name, precision, recall, f1, auc, ap, support, bold=False,
+                   color=None):
+        cells = [str(name), _fmt(precision), _fmt(recall), _fmt(f1),
+                 "" if auc is None else _fmt(auc), "" if ap is None else _fmt(ap), str(support)]
         for c, text in enumerate(cells):
             item = QTableWidgetItem(text)
+            if c == 0 and color is not None:  # the class's colour in the ROC and PR plots
+                swatch = QPixmap(10, 10)
+                swatch.fill(QColor(color))
+                item.setIcon(QIcon(swatch))
             if c:
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
             if bold:

@@ -52,7 +52,6 @@ MAX_REDRAW_MS = 1000     # however slow painting is, the plots move at least onc
 EPOCH_PLOTS = ("loss", "metrics", "lr", "speed", "grad", "grad_bar", "heat")
 PLOTS_PER_TICK = 2       # an epoch's plots are redrawn a few per tick: no long repaint
 EMA = 0.9                # smoothing of the moving-average batch loss
-MAX_LEGEND_LAYERS = 8    # more layers than this: the bar chart names them, not a legend
 HEAT_BINS = 48           # rows of the weight heat map
 
 SHORTCUTS = {            # none of these is used by the editor or the main window
@@ -119,6 +118,8 @@ class Series:
 class LogAxis(pg.AxisItem):
     """A log axis labelled at 1, 2 and 5 times each power of ten (not at every 1..9)."""
 
+    MIN_LABEL_PX = 16  # labels closer than this overlap
+
     def logTickValues(self, minVal, maxVal, size, stdTicks):
         ticks = [(spacing, t) for spacing, t in stdTicks if spacing >= 1.0]
         if len(ticks) < 3:
@@ -129,6 +130,10 @@ class LogAxis(pg.AxisItem):
                          and not any(abs(t - m) < 1e-9 for _, major in ticks for m in major)]
                 if len(minor) >= 3:  # two labels, one of them at an edge, read badly
                     break
+            # However many candidates, only as many labels as the axis has room for.
+            room = max(2, int(size / self.MIN_LABEL_PX)) - sum(len(t) for _, t in ticks)
+            if len(minor) > room > 0:
+                minor = [minor[int(round(i))] for i in np.linspace(0, len(minor) - 1, room)]
             ticks.append((None, minor))
         return ticks
 
@@ -304,7 +309,8 @@ class TrainingPanel(QWidget):
         P["metrics"] = _new_plot(self.plots, 0, 2, "Metrics per epoch", "epoch")
         P["lr"] = _new_plot(self.plots, 0, 3, "Learning rate", "epoch", log_y=True)
         P["speed"] = _new_plot(self.plots, 1, 0, "Throughput", "epoch", "samples/s")
-        P["grad"] = _new_plot(self.plots, 1, 1, "Gradient norm per layer", "epoch", log_y=True)
+        P["grad"] = _new_plot(self.plots, 1, 1, "Gradient norm per layer (colours: bars)", "epoch",
+                              log_y=True)
         P["grad_bar"] = _new_plot(self.plots, 1, 2, "Gradient norm, last epoch (log10)")
         P["heat"] = _new_plot(self.plots, 1, 3, "Weights across epochs", "epoch", "value")
         P["batch"].getAxis("bottom").enableAutoSIPrefix(False)
@@ -720,11 +726,9 @@ class TrainingPanel(QWidget):
         for i, layer in enumerate(layers):
             curve = self.grad_curves.get(layer)
             if curve is None:
-                color = _depth_color(i, len(layers))
-                name = layer if len(layers) <= MAX_LEGEND_LAYERS else None
-                if name and P["grad"].legend is None:
-                    add_legend(P["grad"])
-                curve = P["grad"].plot(pen=pg.mkPen(color, width=2), name=name)
+                # No legend: it would cover the curves; the bar chart beside names the
+                # layers in the same colours.
+                curve = P["grad"].plot(pen=pg.mkPen(_depth_color(i, len(layers)), width=2))
                 self.grad_curves[layer] = curve
             s = self.grad_series[layer]
             curve.setData(s.x, _positive(s.y))
