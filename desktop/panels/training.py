@@ -47,7 +47,7 @@ from desktop.panels.live_view import LiveViewPanel
 from desktop.training_worker import TrainingWorker
 
 REDRAW_MS = 100          # how often the run is drained and the progress bar updated
-PAINT_BUDGET = 0.05      # share of one core the live plots may spend painting
+PAINT_BUDGET = 0.03      # share of the time the live plots may spend drawing and painting
 MAX_REDRAW_MS = 1000     # however slow painting is, the plots move at least once a second
 EPOCH_PLOTS = ("loss", "metrics", "lr", "speed", "grad", "grad_bar", "heat")
 PLOTS_PER_TICK = 2       # an epoch's plots are redrawn a few per tick: no long repaint
@@ -571,6 +571,7 @@ class TrainingPanel(QWidget):
         self.live_view.clear()
         self._dirty: set[str] = set()  # plots whose data changed since they were drawn
         self._last_draw = 0.0
+        self._draw_spent = 0.0  # seconds spent in setData while drawing (painting is apart)
         self._draw_start = time.perf_counter()
         self._paint_base = self.plots.paint_total
         P = self.plot_items
@@ -627,29 +628,32 @@ class TrainingPanel(QWidget):
         if not force and not self.plots.isVisible():
             self._batch_pending = batch_changed  # a dock behind another tab: draw when shown
             return
-        # An epoch's plots: a few per tick, so no single repaint is long (a late event
-        # loop is what a user feels); at most seven small repaints per epoch.
+        # The plots are redrawn only while drawing them (setData and painting) has cost
+        # at most PAINT_BUDGET of the time so far: a fast machine redraws at every tick,
+        # a slow one less often (but at least once a second), and training keeps the
+        # processor (the UI thread's Python runs under the same lock as the training
+        # loop's). Whatever a tick skips stays pending for the next one.
+        now = time.perf_counter()
+        spent = self.plots.paint_total - self._paint_base + self._draw_spent
+        due = force or spent <= PAINT_BUDGET * (now - self._draw_start) \
+            or now - self._last_draw >= MAX_REDRAW_MS / 1000
         todo = [k for k in EPOCH_PLOTS if k in self._dirty]
+        if not due or not (todo or batch_changed):
+            self._batch_pending = batch_changed
+            return
+        # An epoch's plots: a few per tick, so no single repaint is long (a late event
+        # loop is what a user feels).
         todo = todo if force else todo[:PLOTS_PER_TICK]
         for key in todo:
             self._dirty.discard(key)
             self._draw_plot(key)
-        # The batch loss changes at every tick: it is redrawn only while painting has
-        # cost at most PAINT_BUDGET of the time so far. A fast machine redraws it every
-        # tick, a slow one less often (but at least once a second), and training keeps
-        # the processor.
-        now = time.perf_counter()
-        within = self.plots.paint_total - self._paint_base <= \
-            PAINT_BUDGET * (now - self._draw_start)
-        draw_batch = batch_changed and (force or within
-                                        or now - self._last_draw >= MAX_REDRAW_MS / 1000)
-        if draw_batch:
-            self._last_draw = now
+        if batch_changed:
             self.batch_curve.setData(self.batch.x, _positive(self.batch.y))
             self.batch_avg_curve.setData(self.batch_avg.x, self.batch_avg.y)
-        self._batch_pending = batch_changed and not draw_batch
-        if todo or draw_batch:
-            self.redraws += 1
+        self._batch_pending = False
+        self._last_draw = time.perf_counter()
+        self._draw_spent += self._last_draw - now
+        self.redraws += 1
 
     def _show_view(self, payload: dict) -> None:
         view = payload.get("view") or {}
