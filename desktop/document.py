@@ -475,6 +475,15 @@ class Document(QObject):
             self.set_position(new, (sum(xs) / len(xs), sum(ys) / len(ys)))
         return new, ""
 
+    @_unless_read_only(_NONE)
+    def set_recipe(self, recipe: dict) -> None:
+        """Replace the training recipe (one undo step)."""
+        if recipe == self.project.recipe:
+            return
+        before = self._state()
+        after = dict(before, recipe=recipe)
+        self.undo_stack.push(C.ProjectStateCommand(self, "Edit training recipe", before, after))
+
     def set_dataset(self, spec: dict | None) -> None:
         """Choose the project's data (one undo step)."""
         if spec == self.project.dataset:

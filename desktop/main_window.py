@@ -7,7 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Slot
+from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QFontDatabase, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.appdata import app_data_dir
 from desktop.document import Document, engine
 from models.project import Project, ProjectError
 
@@ -33,9 +34,8 @@ MAX_RECENT = 10
 
 
 def recovery_dir() -> Path:
-    base = os.environ.get("LAYERFORGE_RECOVERY_DIR") or QStandardPaths.writableLocation(
-        QStandardPaths.AppDataLocation)
-    path = Path(base) / "recovery"
+    base = os.environ.get("LAYERFORGE_RECOVERY_DIR")
+    path = Path(base) / "recovery" if base else app_data_dir() / "recovery"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -251,7 +251,9 @@ class MainWindow(QMainWindow):
         bar.insertMenu(help_menu, menu) if help_menu is not None else bar.addMenu(menu)
         for act in self.training.actions_by_name.values():
             menu.addAction(act)
+        menu.addAction(self.training.resume_ckpt_action)
         menu.addSeparator()
+        menu.addAction(self.training.recipe_action)
         menu.addAction(self.training_dock.toggleViewAction())
 
     def _build_data(self):

@@ -352,6 +352,8 @@ def cmd_train(args) -> int:
     from models.training import TrainingError, train
 
     project = load_any(args.file)
+    if args.resume and not Path(args.resume).is_file():
+        raise CommandError(f"--resume {args.resume}: no such checkpoint file")
     notes = []
     if args.data:
         from models.adapt import adapt_to_data
@@ -375,7 +377,7 @@ def cmd_train(args) -> int:
     job = lambda st: train(project, state=st, dataset=dataset, quick=args.quick,  # noqa: E731
                            epochs=args.epochs, batch_size=args.batch_size,
                            xla=True if args.xla else None, out_dir=args.out,
-                           distribute=args.distribute)
+                           distribute=args.distribute, initial_weights=args.resume)
     _, thread = run_in_thread(job, state)
     bar = _Progress(state, sys.stderr if args.json else sys.stdout, quiet=False)
     try:
@@ -496,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--xla", action="store_true", help="compile with XLA (jit_compile)")
     p.add_argument("--out", metavar="DIR", help="write project, weights, history.csv and logs")
     p.add_argument("--distribute", choices=["mirrored", "multi-worker"])
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="train on from saved weights (e.g. DIR/checkpoints/last.weights.h5)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 

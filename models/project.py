@@ -43,7 +43,8 @@ def default_recipe() -> dict:
         "metrics": ["accuracy"],
         "epochs": 10,
         "batch_size": 32,
-        "validation_split": 0.1,
+        "val_fraction": 0.1,
+        "test_fraction": 0.2,
         "seed": 0,
     }
 

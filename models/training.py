@@ -486,7 +486,12 @@ def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_wei
             # Build the optimizer first so its saved state (moments, step count) loads too.
             with strategy.scope() if strategy is not None else _nullcontext():
                 model.optimizer.build(model.trainable_variables)
-            model.load_weights(str(initial_weights))
+            try:
+                model.load_weights(str(initial_weights))
+            except Exception as exc:
+                raise TrainingError(
+                    f"{initial_weights}: these weights cannot be loaded into this model "
+                    f"({' '.join(str(exc).split())[:200]}); pick a checkpoint of this model") from None
         return _fit(model, project, recipe, state, dataset, out_dir, strategy, evaluate, tf, keras)
     finally:
         keras.mixed_precision.set_global_policy(policy_before)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -42,9 +43,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.appdata import app_data_dir
 from desktop.panels.evaluation import PALETTE, EvaluationPanel, add_legend, style_plot
 from desktop.panels.live_view import LiveViewPanel
 from desktop.training_worker import TrainingWorker
+from models.recipe import summary as recipe_summary
 
 REDRAW_MS = 100          # how often the run is drained and the progress bar updated
 PAINT_BUDGET = 0.03      # share of the time the live plots may spend drawing and painting
@@ -193,6 +196,7 @@ class TrainingPanel(QWidget):
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.refresh)
         self.redraws = 0  # timer ticks that changed a plot (benchmarks read it)
+        self.run_dir: Path | None = None  # the last run's checkpoints and logs
         self._build_controls()
         self._build_plots()
         self.evaluation = EvaluationPanel()
@@ -227,6 +231,12 @@ class TrainingPanel(QWidget):
 
         self.start_action = action("start", "Start", lambda: self.start(),
                                    "Train the model on its data")
+        self.resume_ckpt_action = QAction("Resume from Checkpoint…", self)
+        self.resume_ckpt_action.setStatusTip("Train on from saved weights (a run's checkpoint)")
+        self.resume_ckpt_action.triggered.connect(self.resume_from_checkpoint)
+        self.recipe_action = QAction("Recipe…", self)
+        self.recipe_action.setStatusTip("Optimizer, learning rate, loss, metrics, splits, callbacks")
+        self.recipe_action.triggered.connect(self.edit_recipe)
         self.pause_action = action("pause", "Pause", self.toggle_pause,
                                    "Pause or resume training")
         self.stop_action = action("stop", "Stop", self.stop,
@@ -260,6 +270,16 @@ class TrainingPanel(QWidget):
         self.quick_check = QCheckBox("Quick preset")
         self.quick_check.setToolTip("the template's short recipe: fewer epochs, for a first look")
         self.quick_check.toggled.connect(self._on_quick_toggled)
+        self.recipe_button = QToolButton()
+        self.recipe_button.setDefaultAction(self.recipe_action)
+        self.recipe_label = QLabel("")
+        self.recipe_label.setStyleSheet("color: #555;")
+        self.recipe_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.open_run_button = QToolButton()
+        self.open_run_button.setText("Open Run Folder")
+        self.open_run_button.setToolTip("checkpoints (best and last), history.csv and TensorBoard logs")
+        self.open_run_button.clicked.connect(self._open_run_dir)
+        self.open_run_button.hide()
         self.xla_check = QCheckBox("XLA")
         self.xla_check.setToolTip("compile the training step with XLA (jit_compile): "
                                   "often faster after a slower first epoch")
@@ -279,7 +299,8 @@ class TrainingPanel(QWidget):
         row.addWidget(self.batch_spin)
         row.addWidget(self.quick_check)
         row.addWidget(self.xla_check)
-        row.addStretch(1)
+        row.addWidget(self.recipe_button)
+        row.addWidget(self.recipe_label, 1)
         row.addWidget(QLabel("Weights of"))
         row.addWidget(self.layer_combo)
         self._controls_row = row
@@ -297,6 +318,7 @@ class TrainingPanel(QWidget):
         status = QHBoxLayout()
         status.addWidget(self.progress, 2)
         status.addWidget(self.message_label, 3)
+        status.addWidget(self.open_run_button)
         self._status_row = status
 
     def _build_plots(self):
@@ -363,6 +385,9 @@ class TrainingPanel(QWidget):
         self.epochs_spin.setValue(int(recipe.get("epochs", 10)))
         self.batch_spin.setValue(int(recipe.get("batch_size", 32)))
         self.xla_check.setChecked(bool(recipe.get("jit_compile", False)))
+        text = recipe_summary(recipe) if self.doc is not None else ""
+        self.recipe_label.setText(text)
+        self.recipe_label.setToolTip(text)
 
     def _on_quick_toggled(self, on: bool):
         recipe = self.doc.project.recipe if self.doc is not None else {}
@@ -386,12 +411,13 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------ control
 
-    def start(self, dataset=None) -> bool:
+    def start(self, dataset=None, initial_weights: str | None = None) -> bool:
         """Start training the document's project with the panel's settings.
 
         Args:
             dataset: data already loaded for this project (by default the
                 worker loads the project's data in its thread).
+            initial_weights: a checkpoint (``.weights.h5``) to resume from.
         """
         if self.doc is None or self.worker.running:
             return False
@@ -401,8 +427,19 @@ class TrainingPanel(QWidget):
             self._show_message(problem, "error")
             return False
         overrides = {"epochs": self.epochs_spin.value(), "batch_size": self.batch_spin.value(),
-                     "quick": self.quick_check.isVisible() and self.quick_check.isChecked(),
+                     "quick": not self.quick_check.isHidden() and self.quick_check.isChecked(),
                      "xla": self.xla_check.isChecked()}
+        if initial_weights:
+            overrides["initial_weights"] = str(initial_weights)
+        self.run_dir = None
+        if project.recipe.get("save_runs", True):
+            try:
+                self.run_dir = new_run_dir(project)
+            except OSError as exc:
+                self._show_message(f"no checkpoints this time: the run folder cannot be made "
+                                   f"({exc.strerror})", "warn")
+            else:
+                overrides["out_dir"] = str(self.run_dir)
         self._reset_data()
         self.evaluation.clear("Training…")
         self._run_project = project
@@ -415,6 +452,37 @@ class TrainingPanel(QWidget):
             self._show_message(f"training could not start: {exc}", "error")
             return False
         return True
+
+    def edit_recipe(self) -> None:
+        """Open the recipe dialog; OK applies the edit as one undo step."""
+        if self.doc is None or self.worker.running:
+            return
+        from desktop.panels.recipe import RecipeDialog
+
+        dialog = RecipeDialog(self.doc.project.recipe, self)
+        if dialog.exec() and dialog.recipe() is not None:
+            self.doc.set_recipe(dialog.recipe())
+
+    def resume_from_checkpoint(self, path: str | None = None) -> bool:
+        """Train on from a checkpoint (asks for the file when none is given)."""
+        if self.doc is None or self.worker.running:
+            return False
+        if not path:
+            from PySide6.QtWidgets import QFileDialog
+
+            start = self.run_dir / "checkpoints" if self.run_dir else runs_root(self.doc.project)
+            path, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", str(start),
+                                                  "Keras weights (*.weights.h5)")
+            if not path:
+                return False
+        return self.start(initial_weights=path)
+
+    def _open_run_dir(self):
+        if self.run_dir is not None:
+            from PySide6.QtCore import QUrl
+            from PySide6.QtGui import QDesktopServices
+
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir)))
 
     def _cannot_start(self, project) -> str:
         if not project.graph.nodes:
@@ -463,6 +531,8 @@ class TrainingPanel(QWidget):
         paused = bool(running and state is not None and state.paused)
         stopping = bool(running and state is not None and state.cancelled)
         self.start_action.setEnabled(not running and self.doc is not None)
+        self.resume_ckpt_action.setEnabled(not running and self.doc is not None)
+        self.recipe_action.setEnabled(not running and self.doc is not None)
         self.pause_action.setEnabled(running and not stopping)
         self.pause_action.setText("Resume" if paused else "Pause")
         self.pause_action.setIcon(self._icons["start" if paused else "pause"])
@@ -497,6 +567,9 @@ class TrainingPanel(QWidget):
             self._show_message(_summary(payload), "ok")
         if kept and payload.get("epochs"):
             self.sig_message.emit("the trained weights are in the project (save to keep them)")
+        if self.run_dir is not None and self.run_dir.exists():
+            self.sig_message.emit(f"checkpoints, history.csv and TensorBoard logs: {self.run_dir}")
+        self.open_run_button.setVisible(self.run_dir is not None and self.run_dir.exists())
         if stopped != "nan":
             self.progress.setValue(self.progress.maximum())
         self.progress.setFormat({"nan": "stopped: NaN loss", "stopped": "stopped"}.get(stopped,
@@ -800,6 +873,27 @@ class TrainingPanel(QWidget):
         if state.message and not self.epochs_total:
             text = f"{state.message}…"
         self.progress.setFormat(text)
+
+
+def runs_root(project) -> Path:
+    """Where a project's runs go: beside a saved project, else in the app's data folder."""
+    if project.path is not None:
+        stem = project.path.name.removesuffix(".lforge")
+        return project.path.with_name(f"{stem}.runs")
+    title = "".join(c if c.isalnum() or c in "-_" else "-" for c in project.name)[:40] or "untitled"
+    return app_data_dir() / "runs" / title
+
+
+def new_run_dir(project) -> Path:
+    """A fresh folder for one run's checkpoints and logs (named by the time it started)."""
+    root = runs_root(project)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = root / stamp, 1
+    while path.exists():
+        n += 1
+        path = root / f"{stamp}-{n}"
+    path.mkdir(parents=True)
+    return path
 
 
 def _positive(y: np.ndarray) -> np.ndarray:

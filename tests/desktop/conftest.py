@@ -5,6 +5,11 @@ import os
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The app's own files (training runs of unsaved projects, recovery copies) go to a
+# folder of the test session, never into the user's app-data folder.
+import tempfile  # noqa: E402
+
+os.environ["LAYERFORGE_DATA_DIR"] = tempfile.mkdtemp(prefix="layerforge-tests-")
 
 import pytest  # noqa: E402
 

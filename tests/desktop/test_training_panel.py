@@ -240,3 +240,57 @@ def test_the_live_view_draws_every_panel_kind(qtbot):
     plots = [r.plot for r in w._renderers]
     w.set_view(every, epoch=3)
     assert [r.plot for r in w._renderers] == plots
+
+
+def test_recipe_dialog_edits_the_recipe_as_one_undo_step(qtbot, panel, make_doc):
+    from desktop.panels.recipe import RecipeDialog
+
+    doc = make_doc(mlp_project(epochs=3))
+    panel.set_document(doc)
+    dialog = RecipeDialog(doc.project.recipe, panel)
+    qtbot.addWidget(dialog)
+    dialog.optimizer.setCurrentText("SGD")
+    dialog.lr.setText("5e-2")
+    dialog.schedule.setCurrentText("ExponentialDecay")
+    dialog.decay_steps.setValue(200)
+    dialog.decay_param.setText("0.5")
+    dialog.early.setChecked(True)
+    dialog.early_patience.setValue(4)
+    dialog.epochs.setValue(9)
+    dialog.lr.setText("fast")  # refused with the reason; the dialog stays open
+    dialog.accept()
+    assert dialog.recipe() is None and "not a number" in dialog.problem.text()
+    dialog.lr.setText("5e-2")
+    dialog.accept()
+    edited = dialog.recipe()
+    assert edited["optimizer"] == {"class_name": "SGD", "config": {"learning_rate": 0.05}}
+    assert edited["schedule"] == {"class_name": "ExponentialDecay",
+                                  "config": {"decay_steps": 200, "decay_rate": 0.5}}
+    assert edited["callbacks"]["early_stopping"]["patience"] == 4
+    before = dict(doc.project.recipe)
+    doc.set_recipe(edited)
+    assert doc.project.recipe["epochs"] == 9 and panel.epochs_spin.value() == 9
+    assert "SGD lr 0.05 (ExponentialDecay)" in panel.recipe_label.text()
+    doc.undo_stack.undo()
+    assert doc.project.recipe == before and panel.epochs_spin.value() == 3
+
+
+def test_a_run_writes_checkpoints_and_can_be_resumed_from_one(qtbot, panel, make_doc):
+    doc = make_doc(mlp_project(epochs=2, batch_size=64))
+    _start(qtbot, panel, doc)
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
+        pass
+    run = panel.run_dir
+    assert run is not None and (run / "checkpoints" / "last.weights.h5").is_file()
+    assert (run / "checkpoints" / "best.weights.h5").is_file()
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 2
+    assert any((run / "logs").rglob("events.out.tfevents.*"))
+    assert panel.open_run_button.isVisibleTo(panel)
+    first_loss = finished.args[0]["history"]["loss"]
+
+    # Resuming starts from the checkpoint's weights: the first epoch's loss is already low.
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as again:
+        assert panel.resume_from_checkpoint(str(run / "checkpoints" / "last.weights.h5"))
+    resumed = again.args[0]["history"]["loss"]
+    assert resumed[0] < first_loss[0] * 0.7
+    assert panel.run_dir != run  # a run folder of its own

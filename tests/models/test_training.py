@@ -347,6 +347,20 @@ def test_train_csv_with_text_labels_and_out_dir(tmp_path, capsys):
     model = Project.load(out / "project.lforge").build()
     assert model.output_shape[-1] == 3
 
+    # Resume from the run's last checkpoint: training goes on from where it ended.
+    code = main(["train", str(out / "project.lforge"), "--epochs", "1", "--json",
+                 "--resume", str(out / "checkpoints" / "last.weights.h5")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert last_json(captured.out)["history"]["loss"][0] <= result["history"]["loss"][-1] * 1.5
+    # A checkpoint of another model is refused in one line, naming the file.
+    other = tmp_path / "other.weights.h5"
+    mlp_project().build().save_weights(str(other))
+    code = main(["train", str(out / "project.lforge"), "--epochs", "1", "--resume", str(other)])
+    err = capsys.readouterr().err
+    assert code == 1 and "other.weights.h5: these weights cannot be loaded" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
 
 def test_train_csv_with_junk_in_a_numeric_column_fails_cleanly(tmp_path):
     data = tmp_path / "iris.csv"
