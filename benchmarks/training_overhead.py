@@ -49,6 +49,9 @@ def _project(epochs: int, batch_size: int):
     recipe.pop("callbacks", None)  # no early stopping: both sides run every epoch
     recipe.pop("quick", None)
     recipe.update(epochs=epochs, batch_size=batch_size)
+    # Plain fit writes no checkpoints or logs: the app's run folder is off too, so both
+    # sides do the same work and the difference is what watching costs.
+    recipe["save_runs"] = False
     return project
 
 
