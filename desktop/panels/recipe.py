@@ -108,12 +108,13 @@ class RecipeDialog(QDialog):
         self.tensorboard.setChecked(cbs.get("tensorboard", True) is not False)
 
         opt_box = QGroupBox("Optimizer")
-        f = QFormLayout(opt_box)
+        f = self._opt_form = QFormLayout(opt_box)
         f.addRow("Optimizer", self.optimizer)
         f.addRow("Learning rate", self.lr)
         f.addRow("Schedule", self.schedule)
         f.addRow("Decay steps", self.decay_steps)
         f.addRow(self.decay_param_label, self.decay_param)
+        self._load_schedule_fields((recipe.get("schedule") or {}).get("config") or {})
         fit_box = QGroupBox("Objective and data")
         g = QFormLayout(fit_box)
         g.addRow("Loss", self.loss)
@@ -163,8 +164,10 @@ class RecipeDialog(QDialog):
         name = self.schedule.currentText()
         defaults = R.SCHEDULES.get(name, {})
         on = bool(defaults)
-        self.decay_steps.setEnabled(on)
-        self.decay_param.setEnabled(on)
+        form = getattr(self, "_opt_form", None)
+        if form is not None:  # a constant rate has no decay settings to show
+            form.setRowVisible(self.decay_steps, on)
+            form.setRowVisible(self.decay_param, on)
         extra = [k for k in defaults if k != "decay_steps"]
         key = extra[0] if extra else ""
         self.decay_param_label.setText(key.replace("_", " ") or "—")
