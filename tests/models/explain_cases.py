@@ -43,7 +43,7 @@ def one_feature_data(seed: int = 0, n: int = 600) -> Dataset:
                                name="one-feature", seed=seed)
 
 
-def square_data(seed: int = 0, n: int = 600) -> Dataset:
+def square_data(seed: int = 0, n: int = 400) -> Dataset:
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, 0.5, size=(n, SIDE, SIDE, 1)).astype("float32")
     y = (np.arange(n) % 2).astype("int32")
@@ -61,7 +61,7 @@ def square_mask(image: np.ndarray) -> np.ndarray:
     return np.asarray(image)[..., 0] >= 0.999
 
 
-def reversal_data(seed: int = 0, n: int = 2000) -> Dataset:
+def reversal_data(seed: int = 0, n: int = 1000) -> Dataset:
     rng = np.random.default_rng(seed)
     x = rng.integers(1, VOCAB, size=(n, STEPS)).astype("int32")
     return dataset_from_arrays(x, x[:, ::-1].copy(), task="sequence", name="reversal",
@@ -124,7 +124,7 @@ def square():
     h = L.Conv2D(8, 3, padding="same", activation="relu", name="conv_2")(h)
     h = L.GlobalMaxPooling2D(name="pool")(h)
     model = keras.Model(x, L.Dense(2, activation="softmax", name="label")(h), name="square")
-    return _fit(model, ds, epochs=12), ds
+    return _fit(model, ds, epochs=5), ds
 
 
 def _register_position():
@@ -160,7 +160,7 @@ def reversal():
     h = position_layer()(name="position")(h)
     h = L.MultiHeadAttention(2, 16, name="attention")(h, h)
     model = keras.Model(x, L.Dense(VOCAB, activation="softmax", name="token")(h), name="reversal")
-    return _fit(model, ds, epochs=25, lr=0.01, batch_size=64), ds
+    return _fit(model, ds, epochs=10, lr=0.01, batch_size=64), ds
 
 
 @functools.lru_cache(maxsize=None)
@@ -191,7 +191,7 @@ def lstm_rows():
     x = keras.Input((8, 8), name="rows")
     h = L.LSTM(24, name="lstm")(x)
     model = keras.Model(x, L.Dense(10, activation="softmax", name="digit")(h), name="lstm_rows")
-    return _fit(model, ds, epochs=12), ds
+    return _fit(model, ds, epochs=8), ds
 
 
 def project_of(model, dataset_name: str):
