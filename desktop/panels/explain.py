@@ -190,10 +190,13 @@ class ExplainPanel(QWidget):
         self.title_label = QLabel("", wordWrap=True)
         self.title_label.setStyleSheet("font-weight: bold;")
         self.sample_combo = QComboBox()
+        self.sample_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.sample_combo.currentIndexChanged.connect(lambda _i: self._show())
         self.input_combo = QComboBox()
+        self.input_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.input_combo.currentIndexChanged.connect(lambda _i: self._show())
         self.layer_combo = QComboBox()
+        self.layer_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.layer_combo.currentIndexChanged.connect(lambda _i: self._show())
         self.opacity = QSlider(Qt.Horizontal)
         self.opacity.setRange(0, 100)
@@ -216,15 +219,20 @@ class ExplainPanel(QWidget):
         self.placeholder.setStyleSheet("color: #666;")
         self.image_view = pg.GraphicsLayoutWidget()
         self.image_view.setBackground("w")
-        self.image_plot = self.image_view.addPlot()
-        self.image_plot.invertY(True)
-        self.image_plot.setAspectLocked(True)
-        self.image_plot.hideAxis("left")
-        self.image_plot.hideAxis("bottom")
-        self.base_item = pg.ImageItem()
-        self.heat_item = pg.ImageItem()
-        self.image_plot.addItem(self.base_item)
+        self.sample_plot = self.image_view.addPlot(row=0, col=0)
+        self.image_plot = self.image_view.addPlot(row=0, col=1)
+        self.base_item, self.under_item, self.heat_item = pg.ImageItem(), pg.ImageItem(), pg.ImageItem()
+        self.sample_plot.addItem(self.base_item)
+        self.image_plot.addItem(self.under_item)
         self.image_plot.addItem(self.heat_item)
+        for plot, title in ((self.sample_plot, "the sample"), (self.image_plot, "its heat map")):
+            style_plot(plot, title)
+            plot.invertY(True)
+            plot.setAspectLocked(True)
+            plot.hideAxis("left")
+            plot.hideAxis("bottom")
+        self.image_plot.setXLink(self.sample_plot)  # zoom and pan one, the other follows
+        self.image_plot.setYLink(self.sample_plot)
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("inferno"),
                                         interactive=False, width=14)
         self.colorbar.setImageItem(self.heat_item, insert_in=self.image_plot)
@@ -448,6 +456,8 @@ class ExplainPanel(QWidget):
                 w.setRange(int(opt.low if opt.low is not None else 0),
                            int(min(opt.high if opt.high is not None else 10**6, 2**31 - 1)))
                 w.setValue(int(opt.default))
+                if opt.zero:
+                    w.setSpecialValueText(opt.zero)  # 0 stands for a choice made for you
             else:
                 w = QDoubleSpinBox()
                 w.setDecimals(3)
@@ -712,7 +722,9 @@ class ExplainPanel(QWidget):
             self._show_tokens(info, x, a, signed)
         elif info.modality == "series" and a.ndim == 2:
             self._show_grid([("heatmap", a.T, f"{info.name}: attribution per step and feature",
-                              None, info.feature_names, "step", "feature")])
+                              None, info.feature_names, "step", "feature")],
+                            levels=None if signed else (0.0, float(np.max(a)) or 1.0),
+                            cmap="CET-D1A" if signed else "inferno")
         else:
             self._show_bars(e, i, a)
 
@@ -724,7 +736,8 @@ class ExplainPanel(QWidget):
             img = img[..., 0]
         lo, hi = float(img.min()), float(img.max())
         img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
-        self.base_item.setImage(np.swapaxes(img, 0, 1), levels=(0.0, 1.0))
+        for item in (self.base_item, self.under_item):
+            item.setImage(np.swapaxes(img, 0, 1), levels=(0.0, 1.0))
         heat = heat_of(a, signed).astype(np.float32)
         if signed:
             m = float(np.max(np.abs(heat))) or 1.0
@@ -735,19 +748,20 @@ class ExplainPanel(QWidget):
         self.colorbar.setColorMap(cmap)
         self.colorbar.setLevels(levels)
         self.heat_item.setOpacity(self.opacity.value() / 100.0)
-        self.image_plot.autoRange(padding=0.02)
+        self.sample_plot.autoRange(padding=0.02)
         self.pages.setCurrentWidget(self.image_view)
 
     def _on_opacity(self, value: int):
         self.heat_item.setOpacity(value / 100.0)
 
-    def _bars(self, plot, names, values, title):
+    def _bars(self, plot, names, values, title, x_title, signed=True):
         plot.clear()
-        style_plot(plot, title)
+        style_plot(plot, title, x_title)
+        plot.getAxis("bottom").enableAutoSIPrefix(False)  # no "x0.001" on attribution axes
         n = len(values)
         pos = np.arange(n)[::-1]  # the largest at the top
         values = np.asarray(values, dtype=np.float64)
-        brushes = ["#d62728" if v > 0 else "#1f77b4" for v in values]
+        brushes = ["#d62728" if v > 0 else "#1f77b4" for v in values] if signed else ["#7f7f7f"] * n
         plot.addItem(pg.BarGraphItem(x0=np.minimum(values, 0), y=pos, height=0.7,
                                      width=np.abs(values), brushes=brushes, pens=[None] * n))
         plot.getAxis("left").setTicks([[(int(p), str(nm)) for p, nm in zip(pos, names)]])
@@ -761,13 +775,17 @@ class ExplainPanel(QWidget):
         names = info.feature_names if info.feature_names and len(info.feature_names) == flat.size \
             else [str(j) for j in range(flat.size)]
         order = np.argsort(-np.abs(flat))[:MAX_BARS]
+        s = e.samples[max(0, self.sample_combo.currentIndex())]
+        target = e.target_names[s.target] if s.target < len(e.target_names) else str(s.target)
+        signed = e.method not in ("saliency", "gradcam")
         self._bars(self.local_plot, [names[j] for j in order], flat[order],
-                   f"this sample ({info.name})")
+                   f"sample {s.index}: {info.name}",
+                   f"pushes '{target}' up (red) or down (blue)" if signed else "weight", signed)
         imp = [(n, v) for n, v in (e.feature_importance() or []) if n in set(names)]
         if imp:
             imp = imp[:MAX_BARS]
             self._bars(self.global_plot, [n for n, _ in imp], [v for _, v in imp],
-                       f"mean |attribution| over {len(e.samples)} sample(s)")
+                       f"all {len(e.samples)} explained sample(s)", "mean |attribution|", False)
         else:
             self.global_plot.clear()
         self.pages.setCurrentWidget(self.bars_view)
@@ -794,20 +812,29 @@ class ExplainPanel(QWidget):
             self.pages.setCurrentWidget(self.placeholder)
             return
         scores = np.asarray(att["scores"])
-        cells = [("heatmap", scores[h], f"{att['layer']} — head {h}", att["key_labels"],
-                  att["query_labels"], "key", "query") for h in range(min(len(scores), MAX_HEADS))]
-        self._show_grid(cells, levels=(0.0, 1.0))
+        # Position and token: a token that appears twice is still two places.
+        keys = [f"{i}:{t}" for i, t in enumerate(att["key_labels"])]
+        queries = [f"{i}:{t}" for i, t in enumerate(att["query_labels"])]
+        cells = [("heatmap", scores[h], f"{att['layer']} — head {h}", keys, queries,
+                  "key (position:token)", "query") for h in range(min(len(scores), MAX_HEADS))]
+        self._show_grid(cells, levels=(0.0, 1.0), cmap="viridis")
 
-    def _show_grid(self, cells, levels=None):
+    def _show_grid(self, cells, levels=None, cmap="viridis"):
         from models.views import heatmap_panel
 
         self.grid_view.clear()
         cols = min(4, len(cells)) or 1
+        if levels is None:
+            top = max(float(np.max(np.abs(c[1]))) for c in cells) or 1.0
+            levels = (-top, top)
         for j, (_, matrix, title, x_labels, y_labels, x_title, y_title) in enumerate(cells):
             plot = self.grid_view.addPlot(row=j // cols, col=j % cols)
             renderer = RENDERERS["heatmap"](plot)
             renderer.update(heatmap_panel(matrix, title, x_labels=x_labels, y_labels=y_labels,
                                           x_title=x_title, y_title=y_title, levels=levels))
+        bar = pg.ColorBarItem(values=tuple(levels), colorMap=pg.colormap.get(cmap),
+                              interactive=False, width=14)
+        self.grid_view.addItem(bar, row=0, col=cols)
         self.pages.setCurrentWidget(self.grid_view)
 
     # ------------------------------------------------------------------ export

@@ -37,6 +37,7 @@ class Option:
         kind: ``"int"``, ``"float"`` or ``"choice"``.
         choices: for ``"choice"``: the values, or a function of the subject
             returning them (a model's convolution layers...).
+        zero: what 0 means for an ``"int"`` whose 0 is "choose for me" (shown instead of 0).
     """
 
     name: str
@@ -47,6 +48,7 @@ class Option:
     high: float | None = None
     choices: tuple | Callable | None = None
     help: str = ""
+    zero: str = ""
 
     def choices_for(self, subject: Subject | None) -> list:
         if callable(self.choices):
@@ -127,7 +129,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            "any model, predictions only",
            lambda s: None, shap_methods.kernel_shap,
            (Option("nsamples", "Model evaluations", "int", 0, 0, 100000,
-                   help="0: 2 x groups + 512 (at most 2048)"),
+                   help="auto: 2 x groups + 512 (at most 2048)", zero="auto"),
             Option("references", "References", "choice", "auto", choices=("auto", "1", "4", "8", "16"),
                    help="background rows a hidden group takes (auto: 8 for tables, else the mean)"))),
     Method("partition-shap", "SHAP (Partition, image masker)",
@@ -153,7 +155,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("saliency", "Saliency map",
            "tf.GradientTape on the Keras 3 model: |d output / d input| (SmoothGrad optional)",
            lambda s: gradients.needs_float_input(s, "A saliency map"), gradients.saliency,
-           (Option("smooth", "SmoothGrad copies", "int", 0, 0, 200, help="0: the plain gradient"),
+           (Option("smooth", "SmoothGrad copies", "int", 0, 0, 200, help="off: the plain gradient",
+                   zero="off"),
             Option("noise", "SmoothGrad noise", "float", 0.15, 0.0, 1.0,
                    help="noise sd as a share of the data's range"), _SEED), signed=False),
     Method("integrated-gradients", "Integrated gradients",

@@ -183,7 +183,8 @@ def _draw_cell(ax, kind: str, payload, cmap, signed: bool, opacity: float) -> No
         att, h = payload
         m = np.asarray(att["scores"][h], dtype=np.float64)
         ax.imshow(m, cmap="viridis", vmin=0.0, vmax=max(float(m.max()), 1e-6), interpolation="nearest")
-        q, k = att["query_labels"], att["key_labels"]
+        q = [f"{i}:{t}" for i, t in enumerate(att["query_labels"])]  # position:token
+        k = [f"{i}:{t}" for i, t in enumerate(att["key_labels"])]
         if len(k) <= 24:
             ax.set_xticks(range(len(k)), k, fontsize=6)
         if len(q) <= 24:

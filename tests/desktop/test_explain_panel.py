@@ -94,10 +94,13 @@ def test_an_attention_model_shows_each_head_and_tokens(qtbot, panel, make_doc):
         assert "token ids" in panel.method_tooltip(name)
     e = _run(qtbot, panel, "attention", [0])
     assert panel.pages.currentWidget() is panel.grid_view
-    plots = [item for item in panel.grid_view.ci.items if hasattr(item, "getAxis")]
+    import pyqtgraph as pg
+
+    plots = [item for item in panel.grid_view.ci.items
+             if isinstance(item, pg.PlotItem) and not isinstance(item, pg.ColorBarItem)]
     assert len(plots) == 2
     labels = [t for _, t in plots[0].getAxis("bottom")._tickLevels[0]]
-    assert labels == [str(int(t)) for t in ds.x_test[0]]
+    assert labels == [f"{i}:{int(t)}" for i, t in enumerate(ds.x_test[0])]
     assert np.argmax(e.samples[0].attention[0]["scores"].mean(0)[0]) == 7
     lime = _run(qtbot, panel, "lime", [0], position=2)
     assert lime.position == 2 and panel.pages.currentWidget() is panel.tokens_view
