@@ -453,9 +453,11 @@ def cmd_explain(args) -> int:
     from models.training import TrainingError, load_project_data
 
     project = load_any(args.file)
+    if args.data:
+        project.dataset = _parse_data_spec(args.data, None)
     if project.dataset is None:
-        raise CommandError("the project has no data to explain; choose it in the app's Data dock, "
-                           "or train it on data first (layerforge train FILE --data ... --out DIR)")
+        raise CommandError("the project has no data to explain; give --data builtin:NAME or a "
+                           "file, or choose it in the app's Data dock")
     if args.sample < 0 or args.samples < 1:
         raise CommandError("--sample is 0 or more and --samples 1 or more")
     options = {}
@@ -464,8 +466,8 @@ def cmd_explain(args) -> int:
         if not sep or not key:
             raise CommandError(f"--option {item!r}: write it as KEY=VALUE (e.g. steps=64)")
         options[key.strip()] = value.strip()
-    if args.target is not None:
-        options["target"] = args.target
+    if args.target_class is not None:
+        options["target"] = args.target_class
     stream = sys.stderr if args.json else sys.stdout
     try:
         dataset = load_project_data(project)
@@ -642,7 +644,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shap is SHAP's GradientExplainer; deep-shap its DeepExplainer")
     p.add_argument("--sample", type=int, default=0, help="the first test sample to explain (default 0)")
     p.add_argument("--samples", type=int, default=1, help="how many samples from --sample (default 1)")
-    p.add_argument("--target", help="the class to explain, by number or name (default: the predicted one)")
+    p.add_argument("--class", dest="target_class",
+                   help="the class to explain, by number or name (default: the predicted one)")
+    p.add_argument("--data", help="other data than the project's: builtin:NAME, a .csv, a .npz or "
+                                  "an image folder (a .keras file has none of its own)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="a method option, e.g. steps=64, layer=conv_2, position=3 (repeatable)")
     p.add_argument("--out", metavar="PNG", help="write a picture of the explanation")

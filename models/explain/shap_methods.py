@@ -264,6 +264,9 @@ def kernel_shap(subject: Subject, xs, head, options: dict, state) -> dict:
 # --------------------------------------------------------------------------- Partition
 
 
+_partition_compiled = False  # shap's numba code compiles on the first Partition call
+
+
 def image_inputs(subject: Subject) -> list[int]:
     return [i for i, info in enumerate(subject.inputs)
             if info.modality == "image" and not info.tokens and len(info.shape) in (2, 3)]
@@ -290,6 +293,10 @@ def partition_shap(subject: Subject, xs, head, options: dict, state, target: int
     if mask_value is None:
         raise ExplainError(f"masker {options.get('masker')!r} is not one of {', '.join(masks)}")
     full = subject.head(None, output=options.get("output", 0), position=options.get("position"))
+    global _partition_compiled
+    if not _partition_compiled:
+        state.progress(state.fraction, "the first Partition run: shap compiles its numba code "
+                                       "(about 15 s, once)")
 
     def f(imgs):
         imgs = np.asarray(imgs, dtype=np.float32).reshape((-1,) + shape)
@@ -302,6 +309,7 @@ def partition_shap(subject: Subject, xs, head, options: dict, state, target: int
         result = explainer(xs[src].reshape((1,) + shape3).astype(np.float64),
                            max_evals=int(options.get("max_evals", 500)), batch_size=100,
                            outputs=np.array([target]), silent=True)
+    _partition_compiled = True
     values = np.asarray(result.values, dtype=np.float64)[0, ..., 0].reshape(shape)
     out: list = [None] * len(xs)
     out[src] = values

@@ -70,9 +70,24 @@ def test_two_inputs_text_summary_picture_and_csv(files, tmp_path, capsys):
     assert len(rows) == 1 + 4 * (3 + 64) and any(",image," in r for r in rows)
 
 
+def test_an_lstm_over_digit_rows_from_a_keras_file_with_data(tmp_path, capsys):
+    model = cases.lstm_rows()[0]
+    model.save(tmp_path / "lstm.keras")
+    assert main(["explain", str(tmp_path / "lstm.keras"), "--method", "deep-shap"]) == 1
+    assert "has no data to explain; give --data" in capsys.readouterr().err
+    assert main(["explain", str(tmp_path / "lstm.keras"), "--data", "builtin:digits-rows",
+                 "--method", "shap", "--samples", "2", "--json"]) == 0
+    out = last_json(capsys.readouterr().out)
+    assert np.asarray(out["attributions"]).shape == (2, 8, 8)
+    assert "feature_ranking" not in out  # digit rows are an image, not a table
+    assert main(["explain", str(tmp_path / "lstm.keras"), "--data", "builtin:digits-rows",
+                 "--method", "deep-shap"]) == 1
+    assert "DeepExplainer of shap 0.51 has no rule for the TensorFlow op" in capsys.readouterr().err
+
+
 def test_options_and_targets_reach_the_method(files, capsys):
     assert main(["explain", files["square"], "--method", "gradcam", "--option", "layer=conv_1",
-                 "--target", "square", "--json"]) == 0
+                 "--class", "square", "--json"]) == 0
     out = last_json(capsys.readouterr().out)
     assert out["options"]["layer"] == "conv_1" and out["target_names"] == ["square"]
 
