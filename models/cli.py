@@ -449,7 +449,6 @@ EXPLAIN_METHODS = ("shap", "deep-shap", "kernel-shap", "partition-shap", "lime",
 
 def cmd_explain(args) -> int:
     from models.data import DataError
-    from models.runner import RunState, run_in_thread
     from models.training import TrainingError, load_project_data
 
     project = load_any(args.file)
@@ -486,19 +485,7 @@ def cmd_explain(args) -> int:
     from models.explain import explain
 
     samples = list(range(args.sample, args.sample + args.samples))
-    state = RunState()
-    _, thread = run_in_thread(lambda st: explain(model, dataset, args.method, samples, options, st),
-                              state)
-    bar = _Progress(state, stream, quiet=False)
-    try:
-        while thread.is_alive():
-            thread.join(0.25)
-            bar.update()
-    except KeyboardInterrupt:
-        state.cancel()
-        thread.join()
-        raise
-    bar.close()
+    state = _watched(lambda st: explain(model, dataset, args.method, samples, options, st), stream)
     if state.error:
         raise CommandError(state.error)
     result = state.result
@@ -518,19 +505,32 @@ def cmd_explain(args) -> int:
     return 0
 
 
-def _train_quick(project, dataset, stream):
+def _watched(job, stream, quiet: bool = False):
+    """Run ``job(state)`` on a thread with a progress bar on ``stream``; Ctrl+C cancels it."""
     from models.runner import RunState, run_in_thread
+
+    state = RunState()
+    _, thread = run_in_thread(job, state)
+    bar = _Progress(state, stream, quiet=quiet)
+    try:
+        while thread.is_alive():
+            thread.join(0.25)
+            bar.update()
+    except KeyboardInterrupt:
+        state.cancel()
+        thread.join()
+        raise
+    bar.close()
+    return state
+
+
+def _train_quick(project, dataset, stream):
     from models.training import train
 
     print("the project has no trained weights: training it with its quick preset first "
           "(not saved)", file=sys.stderr)
-    state = RunState()
-    _, thread = run_in_thread(lambda st: train(project, state=st, dataset=dataset, quick=True), state)
-    bar = _Progress(state, stream, quiet=True)
-    while thread.is_alive():
-        thread.join(0.25)
-        bar.update()
-    bar.close()
+    state = _watched(lambda st: train(project, state=st, dataset=dataset, quick=True), stream,
+                     quiet=True)
     if state.error or state.result is None:
         raise CommandError(f"quick training failed: {state.error or 'cancelled'}")
     return state.result.model

@@ -843,32 +843,24 @@ class ExplainPanel(QWidget):
         """Write the picture of the explanation (all samples, the chosen opacity)."""
         from models.explain.render import save_png
 
-        if self.explanation is None:
-            return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export the picture",
-                                                  f"{self.explanation.method}.png", "PNG (*.png)")
-            if not path:
-                return None
-        try:
-            out = save_png(self.explanation, path, opacity=self.opacity.value() / 100.0)
-        except OSError as exc:
-            self._set_status(f"Could not write {path}: {exc.strerror or exc}", "error")
-            return None
-        self.sig_message.emit(f"wrote {out}")
-        return out
+        return self._export("picture", "png", path, lambda p: save_png(
+            self.explanation, p, opacity=self.opacity.value() / 100.0))
 
     def export_csv(self, path: str | None = None) -> Path | None:
         """Write the numbers of the explanation as CSV."""
+        return self._export("numbers", "csv", path, self.explanation.to_csv)
+
+    def _export(self, what: str, suffix: str, path: str | None, write) -> Path | None:
         if self.explanation is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export the numbers",
-                                                  f"{self.explanation.method}.csv", "CSV (*.csv)")
+            path, _ = QFileDialog.getSaveFileName(self, f"Export the {what}",
+                                                  f"{self.explanation.method}.{suffix}",
+                                                  f"{suffix.upper()} (*.{suffix})")
             if not path:
                 return None
         try:
-            self.explanation.to_csv(path)
+            write(path)
         except OSError as exc:
             self._set_status(f"Could not write {path}: {exc.strerror or exc}", "error")
             return None

@@ -195,26 +195,18 @@ def _draw_cell(ax, kind: str, payload, cmap, signed: bool, opacity: float) -> No
 
 def save_png(e: Explanation, path: str | Path, *, opacity: float = 0.6,
              samples: list[int] | None = None) -> Path:
-    """Draw ``e`` and write it as a PNG (atomically: a temporary file, then renamed)."""
-    import os
+    """Draw ``e`` and write it as a PNG (atomically: a complete file or none)."""
     import tempfile
+
+    from models.project import _atomic_copy
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = draw(e, opacity=opacity, samples=samples)
-    from models.project import _file_mode
-
-    mode = _file_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with tempfile.TemporaryDirectory() as tmp:
+        drawn = Path(tmp) / "explanation.png"
+        fig.savefig(drawn, format="png")
+        _atomic_copy(drawn, path)
     return path
 
 
