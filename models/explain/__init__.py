@@ -16,10 +16,10 @@ draws the result without Qt. Results are cached per (model weights, sample,
 method, options).
 """
 from models.explain.methods import (COMMON_OPTIONS, METHODS, Method, Option, available,
-                                    cache_size, clear_cache, explain, explain_job, method_names)
+                                    cache_size, clear_cache, explain, explain_job)
 from models.explain.result import Explanation, SampleResult
 from models.explain.subject import ExplainError, InputInfo, Subject
 
 __all__ = ["METHODS", "COMMON_OPTIONS", "Method", "Option", "available", "explain", "explain_job",
-           "method_names", "clear_cache", "cache_size", "Explanation", "SampleResult",
+           "clear_cache", "cache_size", "Explanation", "SampleResult",
            "ExplainError", "InputInfo", "Subject"]

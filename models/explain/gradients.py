@@ -147,12 +147,11 @@ def source_input(model, tensor) -> int:
         if id(t) in seen:
             continue
         seen.add(id(t))
-        if t.name in names and getattr(t, "_keras_history", None) is not None \
-                and type(t._keras_history.operation).__name__ == "InputLayer":
-            return names.index(t.name)
         history = getattr(t, "_keras_history", None)
         if history is None:
             continue
+        if type(history.operation).__name__ == "InputLayer" and t.name in names:
+            return names.index(t.name)
         node = history.operation._inbound_nodes[history.node_index]
         todo.extend(node.input_tensors)
     raise ExplainError("the convolution does not depend on any model input")

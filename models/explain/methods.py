@@ -176,10 +176,6 @@ METHODS: dict[str, Method] = {m.name: m for m in (
 COMMON_OPTIONS = ("target", "position", "output")
 
 
-def method_names() -> list[str]:
-    return list(METHODS)
-
-
 def available(model, dataset=None, *, subject: Subject | None = None) -> dict[str, str | None]:
     """For each method: None when it applies to ``model`` and ``dataset``, else why not.
 
@@ -395,4 +391,4 @@ def explain_job(model, dataset, method: str, samples, options: dict | None = Non
 
 
 __all__ = ["METHODS", "COMMON_OPTIONS", "Method", "Option", "available", "explain", "explain_job",
-           "method_names", "clear_cache", "cache_size"]
+           "clear_cache", "cache_size"]

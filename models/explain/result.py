@@ -52,7 +52,6 @@ class Explanation:
         target_names: a name per class of the explained output.
         position: the step of a sequence output explained (None otherwise).
         samples: one :class:`SampleResult` per explained sample.
-        tokens: per sample, per input, the token labels of token inputs (else None).
         notes: what the reader should know (an approximation's error, a fallback).
         options: the options the method ran with.
         seconds: how long it took (cached samples cost nothing).
@@ -72,12 +71,6 @@ class Explanation:
     cached: int = 0
 
     # ---------------------------------------------------------------- summaries
-
-    def token_labels(self, sample: int, input_index: int) -> list[str] | None:
-        info = self.inputs[input_index]
-        if not info.tokens:
-            return None
-        return [str(int(t)) for t in np.asarray(self.samples[sample].values[input_index]).ravel()]
 
     def feature_importance(self) -> list[tuple[str, float]] | None:
         """Mean absolute attribution per feature over the samples, most important first.
@@ -114,15 +107,17 @@ class Explanation:
                 attributions.append({info.name: arr(a) for info, a in zip(self.inputs, s.attributions)})
             else:
                 attributions.append(arr(s.attributions[0]))
+        targeted = [s.attention is None for s in self.samples]  # attention explains no class
         out: dict[str, Any] = {
             "method": self.method,
             "title": self.title,
             "route": self.route,
             "split": self.split,
             "samples": [s.index for s in self.samples],
-            "targets": [s.target for s in self.samples],
-            "target_names": [self.target_names[s.target] if s.target < len(self.target_names)
-                             else str(s.target) for s in self.samples],
+            "targets": [s.target if t else None for s, t in zip(self.samples, targeted)],
+            "target_names": [(self.target_names[s.target] if s.target < len(self.target_names)
+                              else str(s.target)) if t else None
+                             for s, t in zip(self.samples, targeted)],
             "predictions": [[round(float(v), 6) for v in s.prediction] for s in self.samples],
             "position": self.position,
             "inputs": [i.to_json() for i in self.inputs],

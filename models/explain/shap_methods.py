@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 
 from models.explain.subject import ExplainError, Subject
+from models.runner import Cancelled
 
 
 @contextlib.contextmanager
@@ -172,7 +173,9 @@ def deep_shap(subject: Subject, xs, head, options: dict, state) -> dict:
             explainer = subject.memo(f"dshap:{id(head)}:{n_bg}",
                                      lambda: shap.DeepExplainer(head, background))
             values = explainer.shap_values([x.astype(np.float32) for x in xs], check_additivity=False)
-    except (ValueError, LookupError, TypeError) as exc:
+    except Cancelled:
+        raise
+    except Exception as exc:  # TensorFlow wraps the LookupError in its StagingError
         # An op whose rule does not fit this use (the check cannot foresee every one).
         first = " ".join(str(exc).split())[:200]
         raise ExplainError(f"the DeepExplainer of shap 0.51 fails on this model ({first}); use "

@@ -295,3 +295,20 @@ def test_csv_and_png_hold_the_numbers_and_the_picture(tmp_path, table, reversal,
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     att = explain(*reversal, "attention", [0]).to_csv()
     assert att.count("\n") == 1 + 2 * 8 * 8
+
+
+def test_a_failing_deep_explainer_leaves_tensorflow_gradients_working(lstm, table):
+    """shap leaves TensorFlow's gradient hook swapped when it fails; we put it back."""
+    from tensorflow.python.eager import execute
+
+    from models.explain import shap_methods
+
+    hook = execute.record_gradient
+    model, ds = lstm
+    subject = Subject(model, ds)
+    with pytest.raises(ExplainError, match="DeepExplainer of shap 0.51 fails on this model"):
+        shap_methods.deep_shap(subject, subject.sample(0), subject.head(0), {"background": 5},
+                               RunState())
+    assert execute.record_gradient is hook
+    e = explain(*table, "shap", [0])  # shap's GradientExplainer needs working gradients
+    assert e.feature_ranking()[0] == "key"
