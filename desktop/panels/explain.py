@@ -745,6 +745,7 @@ class ExplainPanel(QWidget):
         else:
             levels, cmap = (0.0, float(heat.max()) or 1.0), pg.colormap.get("inferno")
         self.heat_item.setImage(heat.T, levels=levels)
+        style_plot(self.image_plot, f"its heat map (largest |value| {max(map(abs, levels)):.3g})")
         self.colorbar.setColorMap(cmap)
         self.colorbar.setLevels(levels)
         self.heat_item.setOpacity(self.opacity.value() / 100.0)

@@ -362,6 +362,14 @@ def _notes(m: Method, subject: Subject, results: list[SampleResult], opts: dict)
     deep = [r.extras["additivity_gap"] for r in results if "additivity_gap" in r.extras]
     if deep:
         notes.append(f"the SHAP values add up to f(sample) - E[f] within {max(map(abs, deep)):.2g}")
+    shown = [i for i in range(len(subject.inputs)) if any(r.attributions[i] is not None for r in results)]
+    if len(shown) > 1:
+        # Each input's heat map has its own scale; this says which input matters.
+        totals = np.array([sum(float(np.abs(r.attributions[i]).sum()) for r in results
+                               if r.attributions[i] is not None) for i in shown])
+        if totals.sum() > 0:
+            notes.append("share of the attribution per input: " + ", ".join(
+                f"{subject.inputs[i].name} {t / totals.sum():.1%}" for i, t in zip(shown, totals)))
     for r in results:
         if "note" in r.extras and r.extras["note"] not in notes:
             notes.append(r.extras["note"])

@@ -267,6 +267,8 @@ def test_a_model_with_two_inputs_is_explained_input_by_input(two):
         out = e.to_json()
         assert set(out["attributions"][0]) == {"cols", "image"}
         assert np.asarray(out["attributions"][0]["image"]).shape == (8, 8, 1)
+        share = next(n for n in e.notes if n.startswith("share of the attribution per input"))
+        assert float(share.split("cols ")[1].split("%")[0]) > 80.0, share
     lime_cols = explain(model, ds, "lime", [0, 1, 2], {"input": "cols"}, subject=subject)
     assert lime_cols.feature_ranking()[0] == "cols[0]"
     assert lime_cols.samples[0].attributions[1] is None  # the image is held fixed
