@@ -11,10 +11,14 @@ import numpy as np
 from models.explain.subject import Subject
 
 
-def attention_unavailable(subject: Subject) -> str | None:
+def layer_names(subject: Subject) -> list[str]:
     from models.attention import attention_layers
 
-    if not subject.memo("attention-layers", lambda: attention_layers(subject.model)):
+    return subject.memo("attention-layers", lambda: attention_layers(subject.model))
+
+
+def attention_unavailable(subject: Subject) -> str | None:
+    if not layer_names(subject):
         return ("attention maps need an attention layer (Attention, MultiHeadAttention or "
                 "LayerForge's own); this model has none")
     return None
@@ -30,7 +34,8 @@ def _labels(length: int, xs, subject: Subject) -> list[str]:
 def attention(subject: Subject, xs, head, options: dict, state) -> dict:
     from models.attention import attention_maps
 
-    wanted = options.get("layers") or None
+    chosen = options.get("layers") or "all"
+    wanted = None if chosen == "all" else [chosen]
     maps = attention_maps(subject.model, subject.model_input(xs), layers=wanted)
     found = []
     for m in maps:

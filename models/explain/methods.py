@@ -168,7 +168,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("attention", "Attention maps",
            "models.attention.attention_maps: each attention layer called again on its own "
            "inputs with return_attention_scores=True",
-           attention_method.attention_unavailable, attention_method.attention, (),
+           attention_method.attention_unavailable, attention_method.attention,
+           (Option("layers", "Attention layers", "choice", "all",
+                   choices=lambda s: ["all"] + attention_method.layer_names(s),
+                   help="every attention call, or one layer's"),),
            needs_target=False),
 )}
 
@@ -219,7 +222,7 @@ def cache_size() -> int:
 
 def _clean_options(method: Method, subject: Subject, options: dict | None) -> dict:
     given = dict(options or {})
-    known = {o.name for o in method.options} | set(COMMON_OPTIONS) | {"layers"}
+    known = {o.name for o in method.options} | set(COMMON_OPTIONS)
     unknown = [k for k in given if k not in known]
     if unknown:
         raise ExplainError(f"{method.name} has no option {unknown[0]!r}; its options are "
@@ -318,13 +321,12 @@ def explain(model, dataset, method: str, samples: list[int] | int = 0, options: 
             state.emit("sample", hit)
             continue
         full = subject.head(None, output=output, position=position)
-        run_opts = {**opts, "position": position}
         with _run_lock:  # one at a time: shap's DeepExplainer swaps TensorFlow-wide gradient hooks
             if m.whole_head:
-                part = m.run(subject, xs, full, run_opts, state, target)
+                part = m.run(subject, xs, full, opts, state, target)
             else:
                 head = subject.head(target, output=output, position=position) if m.needs_target else full
-                part = m.run(subject, xs, head, run_opts, state)
+                part = m.run(subject, xs, head, opts, state)
         prediction = subject.predict(xs, full)[0].tolist()
         result = SampleResult(index=index, target=target, prediction=prediction,
                               attributions=[None if a is None else np.asarray(a, dtype=np.float32)

@@ -5,6 +5,12 @@ from PySide6.QtCore import Qt
 
 from tests.models import explain_cases as cases
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _datasets():
+    with cases.registered_datasets():
+        yield
+
 PREPARE_MS = 120_000
 RUN_MS = 120_000
 

@@ -13,6 +13,7 @@ model for a few seconds:
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -77,13 +78,31 @@ def two_inputs_data(seed: int = 0, n: int = 600) -> Dataset:
                                task="classification", name="two-inputs", seed=seed)
 
 
-for _name, _fn, _task, _shape, _classes in (
-        ("explain-one-feature", one_feature_data, "classification", (5,), 2),
-        ("explain-square", square_data, "classification", (SIDE, SIDE, 1), 2),
-        ("explain-reversal", reversal_data, "sequence", (STEPS,), VOCAB),
-        ("explain-two-inputs", two_inputs_data, "classification", {"image": (8, 8, 1), "cols": (3,)}, 2)):
-    register_builtin(_name, task=_task, shape=_shape, classes=_classes,
-                     description=f"test data: {_name}", load=lambda seed=0, _f=_fn, **o: _f(seed))
+_DATASETS = (
+    ("explain-one-feature", one_feature_data, "classification", (5,), 2),
+    ("explain-square", square_data, "classification", (SIDE, SIDE, 1), 2),
+    ("explain-reversal", reversal_data, "sequence", (STEPS,), VOCAB),
+    ("explain-two-inputs", two_inputs_data, "classification", {"image": (8, 8, 1), "cols": (3,)}, 2),
+)
+
+
+@contextlib.contextmanager
+def registered_datasets():
+    """The cases' data as built-in datasets while the block runs, so projects can name them.
+
+    The registry is global and other tests list it, so the names leave it afterwards
+    (there is no public way to unregister: the private table is edited here).
+    """
+    from models import data
+
+    for name, fn, task, shape, classes in _DATASETS:
+        register_builtin(name, task=task, shape=shape, classes=classes,
+                         description=f"test data: {name}", load=lambda seed=0, _f=fn, **o: _f(seed))
+    try:
+        yield
+    finally:
+        for name, *_ in _DATASETS:
+            data._BUILTINS.pop(name, None)
 
 
 # --------------------------------------------------------------------------- models

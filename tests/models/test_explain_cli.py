@@ -10,6 +10,12 @@ import pytest
 from models.cli import EXPLAIN_METHODS, main
 from tests.models import explain_cases as cases
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _datasets():
+    with cases.registered_datasets():
+        yield
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
