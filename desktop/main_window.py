@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect_doc()
         self._build_training()
+        self._build_explain()
         self._build_data()
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_MS)
@@ -255,6 +256,30 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self.training.recipe_action)
         menu.addAction(self.training_dock.toggleViewAction())
+
+    def _build_explain(self):
+        """The Explain dock (SHAP, LIME, Grad-CAM, attention...), tabbed with the Training dock."""
+        from desktop.panels.explain import ExplainPanel
+
+        self.explain_panel = ExplainPanel()
+        self.explain_panel.set_document(self.doc)
+        self.explain_dock = self._dock("Explain", self.explain_panel, Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.training_dock, self.explain_dock)
+        self.bottom_dock.raise_()
+        self.explain_panel.sig_message.connect(self.log_message)
+        train_menu = next(a.menu() for a in self.menuBar().actions()
+                          if a.text().replace("&", "") == "Train")
+        self.actions["explain"] = self._action("&Explain Predictions", self._show_explain,
+                                               "Ctrl+Shift+X", "Why the trained model answers as it does")
+        train_menu.addAction(self.actions["explain"])
+        train_menu.addAction(self.explain_dock.toggleViewAction())
+        self.addAction(self.actions["explain"])
+
+    def _show_explain(self):
+        self.explain_dock.show()
+        self.explain_dock.raise_()
+        if self.explain_dock.height() < 380:
+            self.resizeDocks([self.explain_dock], [460], Qt.Vertical)
 
     def _build_data(self):
         """The Data dock: choose the project's data and preview it, tabbed with the Model dock."""

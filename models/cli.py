@@ -443,6 +443,135 @@ def cmd_gallery(args) -> int:
     raise CommandError("use: layerforge gallery list | new SLUG OUT.lforge")
 
 
+#: The explanation methods (models.explain.METHODS; a test keeps the two the same), named
+#: here so that building the parser imports nothing.
+EXPLAIN_METHODS = ("shap", "deep-shap", "kernel-shap", "partition-shap", "lime", "gradcam",
+                   "saliency", "integrated-gradients", "attention")
+
+
+def cmd_explain(args) -> int:
+    from models.data import DataError
+    from models.training import TrainingError, load_project_data
+
+    project = load_any(args.file)
+    if args.data:
+        project.dataset = _parse_data_spec(args.data, None)
+    if project.dataset is None:
+        raise CommandError("the project has no data to explain; give --data builtin:NAME or a "
+                           "file, or choose it in the app's Data dock")
+    if args.sample < 0 or args.samples < 1:
+        raise CommandError("--sample is 0 or more and --samples 1 or more")
+    options = {}
+    for item in args.option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--option {item!r}: write it as KEY=VALUE (e.g. steps=64)")
+        options[key.strip()] = value.strip()
+    if args.target_class is not None:
+        options["target"] = args.target_class
+    stream = sys.stderr if args.json else sys.stdout
+    try:
+        dataset = load_project_data(project)
+    except (DataError, TrainingError) as exc:
+        raise CommandError(str(exc)) from None
+    if project.has_weights():
+        model = _built(project)
+    elif args.train_quick:
+        model = _train_quick(project, dataset, stream)
+    else:
+        raise CommandError(
+            "the project has no trained weights, and an untrained model's explanation is noise; "
+            f"train it first (layerforge train {args.file} --out DIR, then explain "
+            "DIR/project.lforge), or add --train-quick to train it now with its quick preset "
+            "(the weights are not saved)")
+    from models.explain import explain
+
+    samples = list(range(args.sample, args.sample + args.samples))
+    state = _watched(lambda st: explain(model, dataset, args.method, samples, options, st), stream)
+    if state.error:
+        raise CommandError(state.error)
+    result = state.result
+    if args.out:
+        from models.explain.render import save_png
+
+        save_png(result, args.out)
+    if args.csv:
+        result.to_csv(args.csv)
+    if args.json:
+        _print_json(result.to_json())
+        return 0
+    _print_explanation(result)
+    for path in (args.out, args.csv):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
+def _watched(job, stream, quiet: bool = False):
+    """Run ``job(state)`` on a thread with a progress bar on ``stream``; Ctrl+C cancels it."""
+    from models.runner import RunState, run_in_thread
+
+    state = RunState()
+    _, thread = run_in_thread(job, state)
+    bar = _Progress(state, stream, quiet=quiet)
+    try:
+        while thread.is_alive():
+            thread.join(0.25)
+            bar.update()
+    except KeyboardInterrupt:
+        state.cancel()
+        thread.join()
+        raise
+    bar.close()
+    return state
+
+
+def _train_quick(project, dataset, stream):
+    from models.training import train
+
+    print("the project has no trained weights: training it with its quick preset first "
+          "(not saved)", file=sys.stderr)
+    state = _watched(lambda st: train(project, state=st, dataset=dataset, quick=True), stream,
+                     quiet=True)
+    if state.error or state.result is None:
+        raise CommandError(f"quick training failed: {state.error or 'cancelled'}")
+    return state.result.model
+
+
+def _print_explanation(e) -> None:
+    import numpy as np
+
+    print(f"{e.title} of {len(e.samples)} {e.split} sample(s) in {e.seconds:.1f} s "
+          f"({e.cached} from the cache)")
+    print(f"  route: {e.route}")
+    for s in e.samples:
+        head = f"sample {s.index}"
+        if e.method != "attention":
+            head += f": explains {e.target_names[s.target]} (output {s.prediction[s.target]:.3f})"
+        print(head)
+        for att in s.attention or []:
+            for h, m in enumerate(np.asarray(att["scores"])):
+                looks = " ".join(att["key_labels"][k] for k in m.argmax(-1))
+                print(f"  {att['layer']} head {h}: each query's strongest key: {looks}")
+        for info, a in zip(e.inputs, s.attributions):
+            if a is None:
+                continue
+            flat = np.asarray(a, dtype=np.float64).reshape(-1)
+            names = info.feature_names if info.feature_names and len(info.feature_names) == flat.size \
+                else None
+            top = np.argsort(-np.abs(flat))[:5]
+            where = [names[j] if names else
+                     "(" + ",".join(str(int(v)) for v in np.unravel_index(j, np.asarray(a).shape)) + ")"
+                     for j in top]
+            print(f"  {info.name}: strongest " + ", ".join(f"{w} {flat[j]:+.3g}" for w, j in zip(where, top)))
+    ranking = e.feature_importance()
+    if ranking and len(e.samples) > 1:
+        print("feature ranking (mean |attribution|): "
+              + ", ".join(f"{k} {v:.3g}" for k, v in ranking[:10]))
+    for note in e.notes:
+        print(f"note: {note}")
+
+
 def cmd_open(args) -> int:
     import importlib
 
@@ -512,6 +641,25 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("output")
     gn.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_gallery, json=False)
+
+    p = sub.add_parser("explain", help="explain a trained model's predictions on its own data")
+    p.add_argument("file", help=".lforge, .keras or gallery:SLUG (with trained weights)")
+    p.add_argument("--method", required=True, choices=EXPLAIN_METHODS,
+                   help="shap is SHAP's GradientExplainer; deep-shap its DeepExplainer")
+    p.add_argument("--sample", type=int, default=0, help="the first test sample to explain (default 0)")
+    p.add_argument("--samples", type=int, default=1, help="how many samples from --sample (default 1)")
+    p.add_argument("--class", dest="target_class",
+                   help="the class to explain, by number or name (default: the predicted one)")
+    p.add_argument("--data", help="other data than the project's: builtin:NAME, a .csv, a .npz or "
+                                  "an image folder (a .keras file has none of its own)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="a method option, e.g. steps=64, layer=conv_2, position=3 (repeatable)")
+    p.add_argument("--out", metavar="PNG", help="write a picture of the explanation")
+    p.add_argument("--csv", metavar="CSV", help="write the numbers as CSV")
+    p.add_argument("--train-quick", action="store_true",
+                   help="a project without trained weights is trained with its quick preset first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("open", help="open the desktop app")
     p.add_argument("file", nargs="?")
