@@ -148,6 +148,9 @@ class CompressResult:
         before, after: the test score of the original and compressed model.
         sparsity: per layer, the share of zeros in its kernels.
         distinct: per layer, the most distinct values any of its kernels holds.
+        distinct_per_channel: per layer, the most distinct values in one output
+            channel of a kernel (cluster-preserving QAT trains a Conv2D's
+            centroids channel by channel).
         size_bytes_before, size_bytes_after: gzipped weights files.
         skipped: ``(layer, class, step, why)`` for layers a step left as they are.
         qat_tflite: the int8 TFLite flatbuffer made from the QAT model.
@@ -164,6 +167,7 @@ class CompressResult:
     after: float
     sparsity: dict[str, float] = field(default_factory=dict)
     distinct: dict[str, int] = field(default_factory=dict)
+    distinct_per_channel: dict[str, int] = field(default_factory=dict)
     size_bytes_before: int = 0
     size_bytes_after: int = 0
     skipped: list[tuple[str, str, str, str]] = field(default_factory=list)
@@ -183,6 +187,7 @@ class CompressResult:
             "mse_after": None if accuracy else self.after,
             "sparsity": {k: round(v, 6) for k, v in self.sparsity.items()},
             "distinct_values": self.distinct,
+            "distinct_values_per_channel": self.distinct_per_channel,
             "size_bytes_before": self.size_bytes_before,
             "size_bytes_after": self.size_bytes_after,
             "size_definition": "bytes of the model's .weights.h5 file compressed with gzip -9",
@@ -213,9 +218,10 @@ def _is_kernel(variable) -> bool:
     return "kernel" in name or name in ("embeddings", "depthwise_kernel", "pointwise_kernel")
 
 
-def kernel_stats(model) -> tuple[dict[str, float], dict[str, int]]:
-    """Per layer: the share of zeros in its kernels, and the most distinct values in one kernel."""
-    sparsity, distinct = {}, {}
+def kernel_stats(model) -> tuple[dict[str, float], dict[str, int], dict[str, int]]:
+    """Per layer: the share of zeros in its kernels, the most distinct values in one kernel,
+    and the most distinct values in one output channel (the last axis) of a kernel."""
+    sparsity, distinct, per_channel = {}, {}, {}
     for path, layer in _leaf_layers(model):
         kernels = [np.asarray(w) for w in layer.weights if _is_kernel(w)]
         if not kernels:
@@ -223,7 +229,9 @@ def kernel_stats(model) -> tuple[dict[str, float], dict[str, int]]:
         total = sum(k.size for k in kernels)
         sparsity[path] = float(sum(int(np.sum(k == 0)) for k in kernels) / total)
         distinct[path] = max(len(np.unique(k)) for k in kernels)
-    return sparsity, distinct
+        per_channel[path] = max(len(np.unique(k[..., c])) for k in kernels
+                                for c in range(k.shape[-1]))
+    return sparsity, distinct, per_channel
 
 
 def weights_size(model) -> int:
@@ -568,7 +576,12 @@ def compress(project, options: CompressOptions, *, state: RunState | None = None
         result_model = from_tf_keras(model, like=original, layer_map=twin.layer_map)
     except TwinError as exc:
         raise CompressError(f"the compressed weights do not fit the Keras 3 model: {exc}") from None
-    sparsity, distinct = kernel_stats(result_model)
+    sparsity, distinct, per_channel = kernel_stats(result_model)
+    if "cluster" in steps and "qat" in steps and any(
+            distinct[p] > options.cluster for p in distinct):
+        notes.append(f"cluster-preserving QAT trains each Conv2D output channel's centroids "
+                     f"apart: every channel keeps at most {options.cluster} values, a whole "
+                     "kernel can hold more")
     after = test_score(result_model, dataset)
     qat_bytes, qat_score = None, None
     if qat_model is not None:
@@ -590,6 +603,7 @@ def compress(project, options: CompressOptions, *, state: RunState | None = None
     result = CompressResult(
         project=new, model=result_model, steps=steps, metric=before["metric"],
         before=before["value"], after=after["value"], sparsity=sparsity, distinct=distinct,
+        distinct_per_channel=per_channel,
         size_bytes_before=size_before, size_bytes_after=weights_size(result_model),
         skipped=skipped, qat_tflite=qat_bytes, qat_score=qat_score, notes=notes,
         seconds=time.perf_counter() - t0)
