@@ -174,10 +174,13 @@ def run_deploy(project, plan: DeployPlan, out_dir: str | Path, *,
         label = "+".join(result.steps)
         path = out_dir / "compressed.keras"
         save_model_file(result.model, path)
+        notes = [f"weights gzipped: {result.size_bytes_after:,} bytes against "
+                 f"{result.size_bytes_before:,} for the float model (zeros and shared values "
+                 "take room on disk until the file is compressed)"]
+        if result.skipped:
+            notes.append(f"{len(result.skipped)} layer(s) left as they were")
         variants.append(Variant(f"keras ({label})", "keras", path, disk_size(path),
-                                model=result.model, input_names=input_names,
-                                notes=[f"{len(result.skipped)} layer(s) left as they were"]
-                                if result.skipped else []))
+                                model=result.model, input_names=input_names, notes=notes))
         if result.qat_tflite is not None:
             qat_path = out_dir / "compressed.qat-int8.tflite"
             qat_path.write_bytes(result.qat_tflite)

@@ -106,7 +106,7 @@ class DeployPanel(QWidget):
         splitter.addWidget(self._controls_scroll)
         splitter.addWidget(self._results)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([330, 900])
+        splitter.setSizes([360, 900])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(splitter)
@@ -120,7 +120,9 @@ class DeployPanel(QWidget):
         col = QVBoxLayout(box)
         col.setContentsMargins(2, 2, 2, 2)
 
-        tfmot = QGroupBox("Compress (TFMOT, fine-tuned on the project's data)")
+        tfmot = QGroupBox("Compress (TFMOT)")
+        tfmot.setToolTip("TensorFlow Model Optimization through the model's tf_keras twin, "
+                         "fine-tuned on the project's own data")
         form = QGridLayout(tfmot)
         self.prune_check = QCheckBox("Prune to")
         self.prune_check.setToolTip("magnitude pruning: the smallest weights become zeros")
@@ -152,6 +154,12 @@ class DeployPanel(QWidget):
         self.epochs_spin.setRange(0, 1000)
         self.epochs_spin.setValue(2)
         self.epochs_spin.setToolTip("fine-tuning epochs for each step")
+        for check, parts in ((self.prune_check, (self.sparsity_spin, self.schedule_combo,
+                                                  self.structured_check)),
+                             (self.cluster_check, (self.clusters_spin, self.init_combo))):
+            for w in parts:
+                w.setEnabled(False)
+                check.toggled.connect(w.setEnabled)
         form.addWidget(self.prune_check, 0, 0)
         form.addWidget(self.sparsity_spin, 0, 1)
         form.addWidget(self.schedule_combo, 1, 0)
@@ -213,6 +221,15 @@ class DeployPanel(QWidget):
         ms_form.addRow(self.xla_check)
         col.addWidget(ms)
 
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(box)
+        # Wide enough for the controls and the vertical scroll bar: never a horizontal one.
+        scroll.setMinimumWidth(box.sizeHint().width() + 24)
+
+        # Run, Stop and the progress stay in view below the scrolled settings.
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("compress, export and measure (Ctrl+Shift+R)")
         self.run_button.clicked.connect(self.start)
@@ -221,22 +238,21 @@ class DeployPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.stop_button)
-        col.addLayout(buttons)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setFormat("ready")
         self.progress.setTextVisible(True)
-        col.addWidget(self.progress)
         self.message_label = QLabel("")
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        col.addWidget(self.message_label)
-        col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(box)
-        scroll.setMinimumWidth(300)
-        self._controls_scroll = scroll
+        left = QWidget()
+        left_lay = QVBoxLayout(left)
+        left_lay.setContentsMargins(0, 0, 0, 0)
+        left_lay.addWidget(scroll, 1)
+        left_lay.addLayout(buttons)
+        left_lay.addWidget(self.progress)
+        left_lay.addWidget(self.message_label)
+        self._controls_scroll = left
 
     def _build_results(self):
         self._results = QWidget()
@@ -288,13 +304,27 @@ class DeployPanel(QWidget):
             plot = style_plot(self.charts.addPlot(row=0, col=i), title)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
-            plot.getAxis("left").setWidth(130 if i == 0 else 6)
+            axis = plot.getAxis("left")
+            axis.setWidth(175 if i == 0 else 6)
+            # Small labels: with a dozen variants, larger ones would overlap and be dropped.
+            axis.setStyle(tickFont=_small_font(), autoExpandTextSpace=False)
             if i:
                 plot.getAxis("left").setStyle(showValues=False)
                 plot.setYLink(self.chart_plots["size"])
             self.chart_plots[key] = plot
         self.charts.setMinimumHeight(200)
-        split.addWidget(self.charts)
+        chart_box = QWidget()
+        chart_lay = QVBoxLayout(chart_box)
+        chart_lay.setContentsMargins(0, 0, 0, 0)
+        chart_lay.setSpacing(0)
+        legend = QLabel("   ".join(
+            f'<span style="color:{RUNTIME_COLORS[key]}">&#9632;</span> {title}'
+            for key, title in (("keras", "Keras"), ("litert", "TFLite (LiteRT)"),
+                               ("onnxruntime", "ONNX Runtime"), ("tensorflow", "SavedModel"))))
+        legend.setStyleSheet("color: #333; background: white; padding: 2px 6px;")
+        chart_lay.addWidget(legend)
+        chart_lay.addWidget(self.charts, 1)
+        split.addWidget(chart_box)
         self.details = QPlainTextEdit(readOnly=True)
         self.details.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
         self.details.setPlaceholderText("Checks for the target, the compression per layer and "
@@ -652,6 +682,14 @@ class DeployPanel(QWidget):
 
 
 # --------------------------------------------------------------------------- text
+
+
+def _small_font():
+    from PySide6.QtGui import QFont
+
+    font = QFont()
+    font.setPointSize(8)
+    return font
 
 
 def _percent(v) -> str:
