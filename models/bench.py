@@ -443,7 +443,8 @@ def measure_xla(project, dataset=None, *, epochs: int = 3, repeats: int = 5,
     for k, jit in enumerate((False, True)):
         key = "on" if jit else "off"
         keras.utils.set_random_seed(int(recipe.get("seed", 0)))
-        model = project.build(with_weights=project.has_weights())
+        with backend.keras_lock:  # building traces symbolically (see models.export.build_locked)
+            model = project.build(with_weights=project.has_weights())
         compile_model(model, {**recipe, "jit_compile": jit})
         epoch_times: list[float] = []
 

@@ -613,7 +613,7 @@ def cmd_bench(args) -> int:
         if args.hlo:
             from models.bench import hlo_text
 
-            _write_text_atomic(Path(args.hlo), hlo_text(project.build()))
+            _write_text_atomic(Path(args.hlo), hlo_text(_built(project)))
         return report
 
     report = _run_job(job, json_mode=args.json)

@@ -518,8 +518,7 @@ def compress(project, options: CompressOptions, *, state: RunState | None = None
             weights, or a layer has no ``tf_keras`` twin (all are listed).
     """
     from models import backend
-    from models.build import BuildError
-    from models.project import ProjectError
+    from models.export import ExportError, build_locked
     from models.training import load_project_data
     from models.twin import TwinError, from_tf_keras, to_tf_keras
 
@@ -531,8 +530,8 @@ def compress(project, options: CompressOptions, *, state: RunState | None = None
                             "random weights keeps nothing worth keeping)")
     state.progress(0.0, "loading the model and its data")
     try:
-        original = project.build()
-    except (BuildError, ProjectError) as exc:
+        original = build_locked(project)
+    except ExportError as exc:
         raise CompressError(str(exc)) from None
     if dataset is None:
         dataset = load_project_data(project)
@@ -573,7 +572,8 @@ def compress(project, options: CompressOptions, *, state: RunState | None = None
         state.emit("step", {"step": step, "done": tuner.done_steps, "of": len(steps)})
     state.progress(0.92, "bringing the weights back to Keras 3")
     try:
-        result_model = from_tf_keras(model, like=original, layer_map=twin.layer_map)
+        with backend.keras_lock:  # a clone of the Keras 3 model: symbolic tracing
+            result_model = from_tf_keras(model, like=original, layer_map=twin.layer_map)
     except TwinError as exc:
         raise CompressError(f"the compressed weights do not fit the Keras 3 model: {exc}") from None
     sparsity, distinct, per_channel = kernel_stats(result_model)
@@ -666,13 +666,17 @@ def keras_quantize(project, mode: str, out, *, state: RunState | None = None,
     from pathlib import Path
 
     from models.build import save_model_file
+    from models.export import ExportError, build_locked
     from models.training import load_project_data
 
     state = state or RunState()
     if not project.has_weights():
         raise CompressError("the model has no trained weights yet: train it first")
     state.progress(0.1, f"Keras {mode} quantization")
-    model = project.build()
+    try:
+        model = build_locked(project)
+    except ExportError as exc:
+        raise CompressError(str(exc)) from None
     quantized, left = keras_quantize_support(model, mode)
     if not quantized:
         raise CompressError(f"Keras 3 {mode} quantization does not apply to this model: "

@@ -141,10 +141,16 @@ def run_deploy(project, plan: DeployPlan, out_dir: str | Path, *,
             that cannot be done, with the reason.
     """
     from models.bench import Variant, benchmark, keras_predict, measure_xla
-    from models.build import BuildError, save_model_file
+    from models.build import save_model_file
     from models.compress import compress, keras_quantize
-    from models.export import ExportError, TARGETS, default_path, disk_size, export_model
-    from models.project import ProjectError
+    from models.export import (
+        TARGETS,
+        ExportError,
+        build_locked,
+        default_path,
+        disk_size,
+        export_model,
+    )
     from models.training import load_project_data
 
     plan.check()
@@ -155,10 +161,7 @@ def run_deploy(project, plan: DeployPlan, out_dir: str | Path, *,
     if not project.has_weights():
         raise ExportError("the model has no trained weights yet: train it first")
     state.progress(0.0, "loading the model and its data")
-    try:
-        base = project.build()
-    except (BuildError, ProjectError) as exc:
-        raise ExportError(str(exc)) from None
+    base = build_locked(project)
     if dataset is None:
         dataset = load_project_data(project)
     input_names = [t.name for t in base.inputs]

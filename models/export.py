@@ -190,6 +190,24 @@ def disk_size(path: str | Path) -> int:
     return p.stat().st_size
 
 
+def build_locked(project, graph_name: str | None = None):
+    """``project.build()`` holding :data:`models.backend.keras_lock`.
+
+    Building replays the graph symbolically, and Keras's symbolic tracing keeps
+    global state; the editor checks edits on its own thread under that lock.
+    """
+    from models import backend
+    from models.build import BuildError
+    from models.project import ProjectError
+
+    backend.load()
+    try:
+        with backend.keras_lock:
+            return project.build(graph_name)
+    except (BuildError, ProjectError) as exc:
+        raise ExportError(str(exc)) from None
+
+
 def resolve_target(target: str | None) -> Target | None:
     if target is None:
         return None
@@ -718,17 +736,11 @@ def export_project(project, fmt: str | None, out: str | Path, *, target: str | N
         dataset: the project's data, loaded if an integer variant needs it.
         on_model: called with the built model (tests and callers reuse it).
     """
-    from models.build import BuildError
-    from models.project import ProjectError
-
     fmt = check_format(fmt, target)
     if not project.has_weights():
         raise ExportError("the model has no trained weights yet: train it first (an export of "
                           "random weights would predict nothing)")
-    try:
-        model = project.build()
-    except (BuildError, ProjectError) as exc:
-        raise ExportError(str(exc)) from None
+    model = build_locked(project)
     if on_model is not None:
         on_model(model)
     if dataset is None and TFLITE_KINDS.get(fmt) in ("int8", "int16x8") \
@@ -740,7 +752,7 @@ def export_project(project, fmt: str | None, out: str | Path, *, target: str | N
 
 
 __all__ = [
-    "ExportError", "ExportResult", "FORMATS", "TARGETS", "Target", "c_array_source",
+    "ExportError", "ExportResult", "FORMATS", "TARGETS", "Target", "build_locked", "c_array_source",
     "check_format", "disk_size", "edgetpu_check", "export_model", "export_onnx",
     "export_project", "inspect_tflite", "interpreter", "mcu_estimate", "tflite_bytes",
 ]

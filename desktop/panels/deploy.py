@@ -669,8 +669,9 @@ class DeployPanel(QWidget):
 
         def work():
             from models.bench import hlo_text
+            from models.export import build_locked
 
-            return hlo_text(project.build(), "optimized_hlo")
+            return hlo_text(build_locked(project), "optimized_hlo")
 
         def done(text):
             self._show_message(f"optimized HLO: {len(text.splitlines()):,} lines", "ok")

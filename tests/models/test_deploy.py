@@ -104,22 +104,6 @@ def test_clustering_to_16_leaves_16_values_per_kernel(cnn, digits, tmp_path):
     assert result.size_bytes_after < result.size_bytes_before / 2
 
 
-def test_prune_cluster_qat_keeps_zeros_and_clusters_and_makes_an_int8_tflite(cnn, digits):
-    options = compress.CompressOptions(prune=0.5, cluster=8, qat=True, epochs=1)
-    result = compress.compress(cnn, options, dataset=digits)
-    assert result.steps == ["prune", "cluster", "qat"]
-    for name in CONV_DENSE:
-        assert result.sparsity[name] >= 0.45, name  # sparsity-preserving clustering and PCQAT
-        # Cluster-preserving QAT keeps the clusters of each Conv2D output channel.
-        assert result.distinct_per_channel[name] <= 8, name
-    assert result.distinct["dense"] <= 8 and result.distinct["digit"] <= 8
-    info = export.inspect_tflite(result.qat_tflite)
-    kernels = [t for t in info["tensors"].values() if t["constant"] and len(t["shape"]) >= 2]
-    assert kernels and all(t["dtype"] == "int8" for t in kernels)
-    assert result.qat_score is not None and result.qat_score > 0.5
-    assert "float" in " ".join(result.notes)
-
-
 def test_layers_tfmot_cannot_wrap_are_left_and_listed(tmp_path):
     from models.build import graph_from_model
     from models.project import new_project
@@ -329,13 +313,27 @@ def test_benchmark_scores_and_times_each_runtime(cnn, digits, tmp_path):
     assert json.dumps(report.to_json())
 
 
-def test_deploy_with_compression_exports_the_compressed_model(cnn, digits, tmp_path):
-    plan = deploy.DeployPlan(compress=compress.CompressOptions(prune=0.5, qat=True, epochs=1),
-                             formats=("tflite-int8",), target="edgetpu")
+def test_prune_cluster_qat_run_keeps_zeros_and_clusters_and_exports_for_the_edge_tpu(
+        cnn, digits, tmp_path):
+    options = compress.CompressOptions(prune=0.5, cluster=8, qat=True, epochs=1)
+    plan = deploy.DeployPlan(compress=options, formats=("tflite-int8",), target="edgetpu")
     report = deploy.run_deploy(cnn, plan, tmp_path, dataset=digits)
+    result = report.compression
+    assert result.steps == ["prune", "cluster", "qat"]
+    for name in CONV_DENSE:
+        assert result.sparsity[name] >= 0.45, name  # sparsity-preserving clustering and PCQAT
+        # Cluster-preserving QAT keeps the clusters of each Conv2D output channel.
+        assert result.distinct_per_channel[name] <= 8, name
+    assert result.distinct["dense"] <= 8 and result.distinct["digit"] <= 8
+    info = export.inspect_tflite(result.qat_tflite)
+    kernels = [t for t in info["tensors"].values() if t["constant"] and len(t["shape"]) >= 2]
+    assert kernels and all(t["dtype"] == "int8" for t in kernels)
+    assert result.qat_score is not None and result.qat_score > 0.5
+    assert "float" in " ".join(result.notes)
     names = [r.name for r in report.rows]
-    assert names == ["keras (float)", "keras (prune+qat)", "tflite (QAT int8)",
+    assert names == ["keras (float)", "keras (prune+cluster+qat)", "tflite (QAT int8)",
                      "tflite-int8 (compressed)"]
+    assert "gzipped" in report.rows[1].notes[0]
     assert report.exports[0].checks["edgetpu"]["ok"]
     assert (tmp_path / "compressed.keras").exists()
     assert (tmp_path / "compressed.qat-int8.tflite").exists()
@@ -433,3 +431,33 @@ def test_full_accuracy_targets_on_the_trained_cnn(tmp_path):
 def test_xla_on_the_cnn():
     result = bench.measure_xla(Project.load(trained("cnn", epochs=None)), epochs=3)
     assert result["train"]["speedup"] > 0 and result["inference"]["speedup"] > 0
+
+
+def test_a_model_with_a_dict_of_inputs_runs_in_every_runtime(tmp_path):
+    from models.data import Dataset
+
+    L = keras.layers
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    h = L.Concatenate()([L.Dense(8, activation="relu")(a), L.Dense(8, activation="relu")(b)])
+    model = keras.Model({"a": a, "b": b}, L.Dense(3, activation="softmax")(h))
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        x = {"a": rng.normal(size=(n, 3)).astype("float32"),
+             "b": rng.normal(size=(n, 2)).astype("float32")}
+        return x, ((x["a"][:, 0] + x["b"][:, 1] > 0) + (x["a"][:, 1] > 1)).astype("int32")
+
+    data = Dataset(*split(120), *split(10), *split(40), task="classification",
+                   class_names=["0", "1", "2"])
+    variants = [bench.Variant("keras", "keras", model=model, input_names=["a", "b"])]
+    for fmt in ("tflite", "tflite-int8", "onnx", "saved-model"):
+        result = export.export_model(model, fmt, tmp_path, dataset=data)
+        variants.append(bench.Variant(fmt, fmt, result.path, result.size_bytes,
+                                      input_names=["a", "b"]))
+    rows = bench.benchmark(variants, data)
+    assert [r.notes for r in rows] == [[]] * 5
+    for row in rows[1:]:
+        assert row.agreement >= 0.95 and row.max_abs_diff < 0.05, row.name
+    tpu = export.export_model(model, "tflite-int8", tmp_path / "tpu.tflite", dataset=data,
+                              target="edgetpu")
+    assert tpu.checks["edgetpu"]["ok"]
