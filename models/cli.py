@@ -348,7 +348,7 @@ class _Progress:
 def cmd_train(args) -> int:
     import time
 
-    from models.runner import RunState, run_in_thread
+    from models.runner import RunState
     from models.training import TrainingError, train
 
     project = load_any(args.file)
@@ -376,17 +376,8 @@ def cmd_train(args) -> int:
                            epochs=args.epochs, batch_size=args.batch_size,
                            xla=True if args.xla else None, out_dir=args.out,
                            distribute=args.distribute)
-    _, thread = run_in_thread(job, state)
-    bar = _Progress(state, sys.stderr if args.json else sys.stdout, quiet=False)
-    try:
-        while thread.is_alive():
-            thread.join(0.25)
-            bar.update()
-    except KeyboardInterrupt:
-        state.cancel()
-        print("\nstopping: keeping the best weights so far...", file=sys.stderr)
-        thread.join()
-    bar.close()
+    _watch(job, state, json_mode=args.json,
+           stopping="stopping: keeping the best weights so far...")
     if state.error:
         raise CommandError(state.error)
     result = state.result
@@ -444,9 +435,26 @@ def cmd_gallery(args) -> int:
 # ----------------------------------------------------------------------- deploy
 
 
+def _watch(job, state, *, json_mode: bool, stopping: str) -> None:
+    """Run ``job(state)`` on a thread and show its progress until it ends; Ctrl-C cancels it."""
+    from models.runner import run_in_thread
+
+    _, thread = run_in_thread(job, state)
+    bar = _Progress(state, sys.stderr if json_mode else sys.stdout, quiet=False)
+    try:
+        while thread.is_alive():
+            thread.join(0.25)
+            bar.update()
+    except KeyboardInterrupt:
+        state.cancel()
+        print("\n" + stopping, file=sys.stderr)
+        thread.join()
+    bar.close()
+
+
 def _run_job(job, *, json_mode: bool):
     """Run ``job(state)`` on a thread with a progress bar; Ctrl-C cancels. Returns the result."""
-    from models.runner import Cancelled, RunState, run_in_thread
+    from models.runner import Cancelled, RunState
 
     expected = _deploy_errors()
 
@@ -466,17 +474,7 @@ def _run_job(job, *, json_mode: bool):
                                "(set LAYERFORGE_DEBUG=1 for details)") from None
 
     state = RunState()
-    _, thread = run_in_thread(guarded, state)
-    bar = _Progress(state, sys.stderr if json_mode else sys.stdout, quiet=False)
-    try:
-        while thread.is_alive():
-            thread.join(0.25)
-            bar.update()
-    except KeyboardInterrupt:
-        state.cancel()
-        print("\nstopping...", file=sys.stderr)
-        thread.join()
-    bar.close()
+    _watch(guarded, state, json_mode=json_mode, stopping="stopping...")
     if state.error:
         raise CommandError(state.error)
     if state.status == "cancelled":

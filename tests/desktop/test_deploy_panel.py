@@ -135,6 +135,19 @@ def test_bad_settings_are_refused_with_the_reason(qtbot, panel, cnn_doc):
     assert "at least one fine-tuning epoch" in panel.message_label.text()
 
 
+def test_xla_speedup_is_shown_after_a_run(qtbot, panel, make_doc):
+    from models.project import Project
+
+    panel.set_document(make_doc(Project.load(trained("mlp", epochs=2))))
+    _only(panel, "tflite")
+    panel.xla_check.setChecked(True)
+    report = _run(qtbot, panel)
+    assert report.xla["train"]["speedup"] > 0
+    text = panel.details.toPlainText()
+    assert "XLA on CPU" in text or "XLA on GPU" in text
+    assert "ms/step" in text
+
+
 def test_hlo_opens_in_a_dialog(qtbot, panel, cnn_doc):
     panel.set_document(cnn_doc)
     qtbot.mouseClick(panel.hlo_button, Qt.LeftButton)

@@ -293,13 +293,17 @@ def test_untrained_export_is_refused():
 
 
 def test_benchmark_scores_and_times_each_runtime(cnn, digits, tmp_path):
-    plan = deploy.DeployPlan(formats=("tflite", "tflite-int8", "onnx", "c-array"), threads=2)
+    plan = deploy.DeployPlan(formats=("tflite", "tflite-int8", "onnx", "c-array"), threads=2,
+                             keras_quantize="int8")
     rows = []
     state = RunState()
     state.subscribe(lambda ev: rows.append(ev.payload) if ev.kind == "row" else None)
     report = deploy.run_deploy(cnn, plan, tmp_path, state=state, dataset=digits)
     by_name = {r.name: r for r in report.rows}
-    assert list(by_name) == ["keras (float)", "tflite", "tflite-int8", "onnx", "c-array"]
+    assert list(by_name) == ["keras (float)", "keras (int8, Keras quantize)", "tflite",
+                             "tflite-int8", "onnx", "c-array"]
+    assert report.keras_quantize["quantized"] == ["dense", "digit"]
+    assert "stay float" in by_name["keras (int8, Keras quantize)"].notes[0]
     assert [r["name"] for r in rows] == list(by_name)  # handed over one by one
     assert by_name["tflite"].agreement == 1.0 and by_name["onnx"].agreement == 1.0
     assert by_name["tflite"].runtime == "litert" and by_name["tflite"].threads == 2
