@@ -215,9 +215,15 @@ def run_deploy(project, plan: DeployPlan, out_dir: str | Path, *,
             report.notes.append(f"{fmt}: {exc}")
             continue
         report.exports.append(exported)
+        notes = list(exported.notes)
+        size = exported.size_bytes
+        if fmt == "c-array":
+            # What the device stores is the array, not the source text that spells it out.
+            size = exported.model_bytes
+            notes.append(f"size is the array (flash); the source file is "
+                         f"{exported.size_bytes:,} bytes of text")
         variants.append(Variant(fmt if stem == "model" else f"{fmt} ({stem})", fmt,
-                                exported.path, exported.size_bytes, input_names=input_names,
-                                notes=list(exported.notes)))
+                                exported.path, size, input_names=input_names, notes=notes))
     bench_state = _stage(state, 0.75, 0.9 if plan.xla else 1.0)
     report.rows = benchmark(variants, dataset, threads=plan.threads, xnnpack=plan.xnnpack,
                             reference=reference, state=bench_state)

@@ -709,9 +709,11 @@ def _bar_label(key: str, v: float) -> str:
 
 
 def _float_size(rows: list[dict]) -> int | None:
-    for name in ("tflite", "keras (float)"):
+    """The float TFLite file's size (of the compressed model, when there is one), else the
+    float Keras file's."""
+    for fmt in ("tflite", "keras"):
         for r in rows:
-            if r["name"] == name and r.get("size_bytes"):
+            if r["format"] == fmt and r.get("size_bytes"):
                 return r["size_bytes"]
     return None
 
@@ -731,6 +733,20 @@ def _smallest_good(rows: list[dict]) -> str:
 
 def _details_text(report) -> str:
     lines = []
+    for e in report.exports:
+        tpu = e.checks.get("edgetpu")
+        if tpu is not None:
+            ops = ", ".join(f"{k} x{v}" for k, v in tpu["ops"].items())
+            lines.append(f"Edge TPU ({e.path.name}): "
+                         + ("every operation is int8 and supported" if tpu["ok"] else
+                            "problems:") + f"  [{ops}]")
+            lines += [f"  {p}" for p in tpu["problems"]]
+        mcu = e.checks.get("mcu")
+        if mcu is not None:
+            lines.append(f"Microcontroller ({e.path.name}): tensor arena ~{_kb(mcu['arena_bytes'])}"
+                         f" (activations {_kb(mcu['activations_bytes'])}), RAM "
+                         f"~{_kb(mcu['ram_bytes'])}, flash {_kb(mcu['flash_bytes'])} + TFLite Micro"
+                         f" code; ops: {', '.join(mcu['ops'])}")
     c = report.compression
     if c is not None:
         lines.append(f"Compression: {' + '.join(c.steps)}, {c.metric} {c.before:.4f} -> "
@@ -748,20 +764,6 @@ def _details_text(report) -> str:
                      f"{kq['metric']} {kq['before']:.4f} -> {kq['after']:.4f}")
         lines += [f"  float: {item['layer']}: {item['reason']}" for item in kq["left_float"]]
         lines += [f"  {n}" for n in kq["notes"]]
-    for e in report.exports:
-        tpu = e.checks.get("edgetpu")
-        if tpu is not None:
-            ops = ", ".join(f"{k} x{v}" for k, v in tpu["ops"].items())
-            lines.append(f"Edge TPU ({e.path.name}): "
-                         + ("every operation is int8 and supported" if tpu["ok"] else
-                            "problems:") + f"  [{ops}]")
-            lines += [f"  {p}" for p in tpu["problems"]]
-        mcu = e.checks.get("mcu")
-        if mcu is not None:
-            lines.append(f"Microcontroller ({e.path.name}): tensor arena ~{_kb(mcu['arena_bytes'])}"
-                         f" (activations {_kb(mcu['activations_bytes'])}), RAM "
-                         f"~{_kb(mcu['ram_bytes'])}, flash {_kb(mcu['flash_bytes'])} + TFLite Micro"
-                         f" code; ops: {', '.join(mcu['ops'])}")
     x = report.xla
     if x:
         t, i = x["train"], x["inference"]
