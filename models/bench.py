@@ -316,10 +316,6 @@ def runner_for(variant: Variant, threads: int = 1, xnnpack: bool = True):
         return OnnxRunner(variant.path, threads=threads, input_names=variant.input_names)
     if variant.format == "saved-model":
         return SavedModelRunner(variant.path, input_names=variant.input_names)
-    if variant.format == "keras":
-        from models import backend
-
-        return KerasRunner(backend.keras().saving.load_model(str(variant.path), compile=False))
     return None
 
 
@@ -376,7 +372,9 @@ def benchmark(variants: list[Variant], dataset, *, threads: int = 1, xnnpack: bo
         try:
             runner = runner_for(variant, threads=threads, xnnpack=xnnpack)
             if runner is None:
-                row.notes.append("not run here: it is source code for a device")
+                row.notes.append("not run here: C source code for a device" if
+                                 variant.format == "c-array" else
+                                 f"not run here: no runtime for {variant.format}")
             else:
                 pred = runner.predict(x_test)
                 scored = score(pred, dataset)

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from models.data import _count
-from models.runner import Cancelled, RunState
+from models.runner import RunState
 
 SCHEDULES = ("constant", "polynomial")
 STRUCTURES = ("2:4",)
@@ -248,7 +248,7 @@ def weights_size(model) -> int:
             os.unlink(tmp)
 
 
-def test_score(model, dataset) -> dict:
+def score_on_test(model, dataset) -> dict:
     """The test score (:func:`models.bench.score`) of a Keras model."""
     from models.bench import keras_predict, score
 
@@ -319,8 +319,6 @@ class _FineTuner:
             model.fit(self.dataset.x_train, self.dataset.y_train, epochs=self.epochs,
                       batch_size=self.batch_size, verbose=0, shuffle=True,
                       callbacks=[_Progress(), *callbacks])
-        except Cancelled:
-            raise
         except (ValueError, TypeError) as exc:
             raise CompressError(f"fine-tuning ({label}) failed: "
                                 f"{' '.join(str(exc).split())[:300]}") from None
@@ -378,12 +376,13 @@ def _prune(tfk, tfmot, model, options: CompressOptions, tuner: _FineTuner, skipp
         if not layer.weights or not prune_registry.PruneRegistry.supports(layer):
             raise _Skip("TFMOT cannot prune this layer type")
         if m_by_n is not None:
-            kernel = getattr(layer, "kernel", None)
-            if kernel is None or len(kernel.shape) not in (2, 4):
+            if not any(_is_kernel(w) for w in layer.weights):
+                return layer  # nothing to prune (a normalization, say): nothing to report
+            if type(layer) not in (tfk.layers.Dense, tfk.layers.Conv2D):
                 raise _Skip("2:4 sparsity applies to Dense and Conv2D kernels only")
-            if int(kernel.shape[-2]) < 4:
+            if int(layer.kernel.shape[-2]) < 4:
                 raise _Skip(f"2:4 sparsity needs at least 4 input channels (it has "
-                            f"{int(kernel.shape[-2])})")
+                            f"{int(layer.kernel.shape[-2])})")
         return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule,
                                             sparsity_m_by_n=m_by_n)
 
@@ -411,7 +410,7 @@ def _cluster(tfk, tfmot, model, options: CompressOptions, tuner: _FineTuner, ski
             raise _Skip("TFMOT cannot cluster this layer type")
         kernels = [w for w in layer.trainable_weights if _is_kernel(w)]
         if not kernels:
-            raise _Skip("it has no kernel to cluster")
+            return layer  # nothing to cluster (a normalization, say): nothing to report
         smallest = min(int(np.prod(w.shape)) for w in kernels)
         if smallest < k:
             raise _Skip(f"its kernel has {smallest} weights, fewer than {k} clusters")
@@ -548,7 +547,7 @@ def compress(project, options: CompressOptions, *, state: RunState | None = None
     except TwinError as exc:
         raise CompressError(f"TFMOT needs a tf_keras copy of the model, and some layers have "
                             f"none. {exc}") from None
-    before = test_score(original, dataset)
+    before = score_on_test(original, dataset)
     size_before = weights_size(original)
     steps = options.steps
     tuner = _FineTuner(project.recipe, dataset, options, state, n_steps=len(steps))
@@ -582,7 +581,7 @@ def compress(project, options: CompressOptions, *, state: RunState | None = None
         notes.append(f"cluster-preserving QAT trains each Conv2D output channel's centroids "
                      f"apart: every channel keeps at most {options.cluster} values, a whole "
                      "kernel can hold more")
-    after = test_score(result_model, dataset)
+    after = score_on_test(result_model, dataset)
     qat_bytes, qat_score = None, None
     if qat_model is not None:
         state.progress(0.95, "converting the QAT model to int8 TFLite")
@@ -683,13 +682,13 @@ def keras_quantize(project, mode: str, out, *, state: RunState | None = None,
                             + "; ".join(f"{p}: {why}" for p, why in left))
     if dataset is None:
         dataset = load_project_data(project)
-    before = test_score(model, dataset)
+    before = score_on_test(model, dataset)
     state.checkpoint()
     with warnings.catch_warnings():
         # One "does not have a `quantize` method" warning per float layer: listed instead.
         warnings.simplefilter("ignore")
         model.quantize(mode)
-    after = test_score(model, dataset)
+    after = score_on_test(model, dataset)
     out = Path(out)
     save_model_file(model, out)
     notes = []

@@ -317,15 +317,19 @@ def representative_samples(dataset, n: int = REPRESENTATIVE_SAMPLES, seed: int =
         for i in order:
             sample = _take(dataset.x_train, [int(i)])
             if isinstance(sample, dict):
-                yield {k: np.asarray(v, dtype="float32") if np.issubdtype(np.asarray(v).dtype,
-                                                                         np.floating)
-                       else np.asarray(v) for k, v in sample.items()}
+                yield {k: _float32(v) for k, v in sample.items()}
             elif isinstance(sample, (list, tuple)):
-                yield [np.asarray(v) for v in sample]
+                yield [_float32(v) for v in sample]
             else:
-                yield [np.asarray(sample, dtype="float32")]
+                yield [_float32(sample)]
 
     return gen
+
+
+def _float32(value) -> np.ndarray:
+    """Floating inputs as float32 (what the SavedModel signature takes); token ids as they are."""
+    value = np.asarray(value)
+    return value.astype("float32") if np.issubdtype(value.dtype, np.floating) else value
 
 
 def run_converter(converter, what: str) -> bytes:
@@ -617,7 +621,7 @@ def default_path(out_dir: str | Path, fmt: str, stem: str = "model") -> Path:
 
 
 def export_model(model, fmt: str, out: str | Path, *, dataset=None, target: str | None = None,
-                 state: RunState | None = None, tflite: bytes | None = None) -> ExportResult:
+                 state: RunState | None = None) -> ExportResult:
     """Export a built Keras 3 model in one format.
 
     Args:
@@ -630,8 +634,6 @@ def export_model(model, fmt: str, out: str | Path, *, dataset=None, target: str 
             ``fmt``, fixes the batch size where it needs static shapes, and
             adds its checks to the result.
         state: where progress goes and where cancellation is noticed.
-        tflite: an already converted flatbuffer to write instead of
-            converting (e.g. a QAT model's), for the TFLite formats and ``c-array``.
 
     Returns:
         An :class:`ExportResult`.
@@ -664,8 +666,8 @@ def export_model(model, fmt: str, out: str | Path, *, dataset=None, target: str 
     elif fmt == "onnx":
         export_onnx(model, out)
     else:
-        data = tflite if tflite is not None else tflite_bytes(
-            model, TFLITE_KINDS[fmt], dataset, static_batch=bool(preset and preset.static_batch))
+        data = tflite_bytes(model, TFLITE_KINDS[fmt], dataset,
+                            static_batch=bool(preset and preset.static_batch))
         model_bytes = len(data)
         if fmt == "c-array":
             if out.suffix.lower() not in (".cc", ".cpp", ".c", ".cxx"):

@@ -94,6 +94,7 @@ class DeployPanel(QWidget):
         self.report = None
         self.rows: list[dict] = []
         self.out_dir: Path | None = None
+        self.hlo_dialog: QDialog | None = None
         self.worker = RunWorker(self)
         self.worker.sig_done.connect(self._on_done)
         self._timer = QTimer(self)

@@ -111,6 +111,7 @@ def test_layers_tfmot_cannot_wrap_are_left_and_listed(tmp_path):
     L = keras.layers
     x = keras.Input((4,), name="x")
     h = L.Dense(8, activation="relu", name="hidden")(x)
+    h = L.BatchNormalization(name="norm")(h)
     h = L.PReLU(name="prelu")(h)
     model = keras.Model(x, L.Dense(3, activation="softmax", name="out")(h))
     project = new_project(graph_from_model(model))
@@ -119,8 +120,12 @@ def test_layers_tfmot_cannot_wrap_are_left_and_listed(tmp_path):
     result = compress.compress(project, compress.CompressOptions(prune=0.5, qat=True, epochs=1))
     listed = {(layer, step) for layer, _, step, _ in result.skipped}
     assert ("prelu", "prune") in listed and ("prelu", "qat") in listed
+    assert ("norm", "prune") not in listed  # nothing to prune there: nothing to report
     assert result.sparsity["hidden"] == pytest.approx(0.5, abs=0.02)
     assert result.sparsity.get("prelu") is None  # PReLU's alpha is not a kernel
+    structured = compress.compress(project, compress.CompressOptions(structured="2:4", epochs=1))
+    assert [(layer, step) for layer, _, step, _ in structured.skipped] == [("prelu", "prune")]
+    assert structured.sparsity["hidden"] == pytest.approx(0.5, abs=0.02)
 
 
 def test_a_layer_without_a_tf_keras_twin_is_named(tmp_path):
