@@ -446,6 +446,7 @@ def test_a_model_with_a_dict_of_inputs_runs_in_every_runtime(tmp_path):
     from models.data import Dataset
 
     L = keras.layers
+    keras.utils.set_random_seed(0)
     a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
     h = L.Concatenate()([L.Dense(8, activation="relu")(a), L.Dense(8, activation="relu")(b)])
     model = keras.Model({"a": a, "b": b}, L.Dense(3, activation="softmax")(h))
@@ -466,7 +467,9 @@ def test_a_model_with_a_dict_of_inputs_runs_in_every_runtime(tmp_path):
     rows = bench.benchmark(variants, data)
     assert [r.notes for r in rows] == [[]] * 5
     for row in rows[1:]:
-        assert row.agreement >= 0.95 and row.max_abs_diff < 0.05, row.name
+        # int8 rounds the probabilities to steps of 1/256 and more; the float ones match.
+        tolerance = 0.1 if row.format == "tflite-int8" else 1e-4
+        assert row.agreement >= 0.95 and row.max_abs_diff < tolerance, row.name
     tpu = export.export_model(model, "tflite-int8", tmp_path / "tpu.tflite", dataset=data,
                               target="edgetpu")
     assert tpu.checks["edgetpu"]["ok"]
