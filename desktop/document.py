@@ -515,4 +515,4 @@ class Document(QObject):
         return saved
 
 
-__all__ = ["Document", "engine", "ValidationWorker"]
+__all__ = ["Document", "engine"]

@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self._connect_doc()
         self._build_training()
         self._build_explain()
+        self._build_deploy()
         self._build_data()
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_MS)
@@ -280,6 +281,36 @@ class MainWindow(QMainWindow):
         self.explain_dock.raise_()
         if self.explain_dock.height() < 380:
             self.resizeDocks([self.explain_dock], [460], Qt.Vertical)
+
+    def _build_deploy(self):
+        """The Deploy dock (compress, export, compare), tabbed with the Training dock."""
+        from desktop.panels.deploy import DeployPanel
+
+        self.deploy = DeployPanel()
+        self.deploy.set_document(self.doc)
+        self.deploy_dock = self._dock("Deploy", self.deploy, Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.training_dock, self.deploy_dock)
+        self.bottom_dock.raise_()
+        self.deploy.sig_message.connect(self.log_message)
+
+        def open_compressed(project):
+            if self.maybe_save():
+                self._load_project(project)
+
+        self.deploy.sig_open_project.connect(open_compressed)
+        QApplication.instance().aboutToQuit.connect(self.deploy.shutdown)
+        bar = self.menuBar()
+        help_menu = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
+        menu = QMenu("&Deploy", self)
+        bar.insertMenu(help_menu, menu) if help_menu is not None else bar.addMenu(menu)
+        acts = self.deploy.actions_by_name
+        for key in ("run", "stop"):
+            menu.addAction(acts[key])
+        menu.addSeparator()
+        for key in ("open_folder", "open_project", "save_project", "hlo"):
+            menu.addAction(acts[key])
+        menu.addSeparator()
+        menu.addAction(self.deploy_dock.toggleViewAction())
 
     def _build_data(self):
         """The Data dock: choose the project's data and preview it, tabbed with the Model dock."""

@@ -346,10 +346,8 @@ class _Progress:
 
 
 def cmd_train(args) -> int:
-    import time
 
-    from models.runner import RunState, run_in_thread
-    from models.training import TrainingError, train
+    from models.training import train
 
     project = load_any(args.file)
     if args.resume and not Path(args.resume).is_file():
@@ -373,22 +371,12 @@ def cmd_train(args) -> int:
         dataset = None
         if project.dataset is None:
             raise CommandError("the project has no data; give --data builtin:NAME or a file")
-    state = RunState()
     job = lambda st: train(project, state=st, dataset=dataset, quick=args.quick,  # noqa: E731
                            epochs=args.epochs, batch_size=args.batch_size,
                            xla=True if args.xla else None, out_dir=args.out,
                            distribute=args.distribute, initial_weights=args.resume)
-    _, thread = run_in_thread(job, state)
-    bar = _Progress(state, sys.stderr if args.json else sys.stdout, quiet=False)
-    try:
-        while thread.is_alive():
-            thread.join(0.25)
-            bar.update()
-    except KeyboardInterrupt:
-        state.cancel()
-        print("\nstopping: keeping the best weights so far...", file=sys.stderr)
-        thread.join()
-    bar.close()
+    state = _watch(job, stream=sys.stderr if args.json else sys.stdout,
+                   stopping="stopping: keeping the best weights so far...")
     if state.error:
         raise CommandError(state.error)
     result = state.result
@@ -487,7 +475,8 @@ def cmd_explain(args) -> int:
     from models.explain import explain
 
     samples = list(range(args.sample, args.sample + args.samples))
-    state = _watched(lambda st: explain(model, dataset, args.method, samples, options, st), stream)
+    state = _watch(lambda st: explain(model, dataset, args.method, samples, options, st),
+                   stream=stream)
     if state.error:
         raise CommandError(state.error)
     result = state.result
@@ -507,8 +496,13 @@ def cmd_explain(args) -> int:
     return 0
 
 
-def _watched(job, stream, quiet: bool = False):
-    """Run ``job(state)`` on a thread with a progress bar on ``stream``; Ctrl+C cancels it."""
+def _watch(job, *, stream, quiet: bool = False, stopping: str | None = None):
+    """Run ``job(state)`` on a thread with a progress bar on ``stream``; returns its RunState.
+
+    Ctrl+C cancels the job. With ``stopping``, that message is shown and the job's
+    own ending is awaited (training keeps its best weights); without, the
+    interrupt goes on up once the job has stopped.
+    """
     from models.runner import RunState, run_in_thread
 
     state = RunState()
@@ -520,8 +514,11 @@ def _watched(job, stream, quiet: bool = False):
             bar.update()
     except KeyboardInterrupt:
         state.cancel()
+        if stopping is None:
+            thread.join()
+            raise
+        print("\n" + stopping, file=sys.stderr)
         thread.join()
-        raise
     bar.close()
     return state
 
@@ -531,8 +528,8 @@ def _train_quick(project, dataset, stream):
 
     print("the project has no trained weights: training it with its quick preset first "
           "(not saved)", file=sys.stderr)
-    state = _watched(lambda st: train(project, state=st, dataset=dataset, quick=True), stream,
-                     quiet=True)
+    state = _watch(lambda st: train(project, state=st, dataset=dataset, quick=True),
+                   stream=stream, quiet=True)
     if state.error or state.result is None:
         raise CommandError(f"quick training failed: {state.error or 'cancelled'}")
     return state.result.model
@@ -570,6 +567,248 @@ def _print_explanation(e) -> None:
               + ", ".join(f"{k} {v:.3g}" for k, v in ranking[:10]))
     for note in e.notes:
         print(f"note: {note}")
+
+
+# ----------------------------------------------------------------------- deploy
+
+
+def _run_job(job, *, json_mode: bool):
+    """Run ``job(state)`` on a thread with a progress bar; Ctrl-C cancels. Returns the result."""
+    from models.runner import Cancelled
+
+    expected = _deploy_errors()
+
+    def guarded(state):
+        try:
+            return job(state)
+        except (Cancelled, CommandError):
+            raise
+        except expected as exc:
+            raise CommandError(str(exc)) from None
+        except Exception as exc:
+            if os.environ.get("LAYERFORGE_DEBUG") == "1":
+                import traceback
+
+                traceback.print_exc()
+            raise CommandError(f"unexpected error: {type(exc).__name__}: {exc} "
+                               "(set LAYERFORGE_DEBUG=1 for details)") from None
+
+    state = _watch(guarded, stream=sys.stderr if json_mode else sys.stdout, stopping="stopping...")
+    if state.error:
+        raise CommandError(state.error)
+    if state.status == "cancelled":
+        raise CommandError("cancelled; nothing was written")
+    return state.result
+
+
+def _deploy_errors():
+    from models.bench import BenchError
+    from models.compress import CompressError
+    from models.data import DataError
+    from models.export import ExportError
+    from models.training import TrainingError
+
+    return (BenchError, CompressError, DataError, ExportError, TrainingError)
+
+
+def _kb(n) -> str:
+    return "?" if n is None else f"{n / 1024:,.1f} KB"
+
+
+def cmd_compress(args) -> int:
+    from models.compress import CompressOptions, compress, keras_quantize
+
+    out = Path(args.out)
+    project = load_any(args.file)
+    if args.keras_quantize:
+        if args.prune is not None or args.cluster is not None or args.qat or args.structured:
+            raise CommandError("--keras-quantize is a path of its own: leave out --prune, "
+                               "--cluster and --qat")
+        if out.suffix.lower() != ".keras":
+            raise CommandError(f"--out {out}: Keras quantization writes a .keras file")
+
+        def job(state):
+            return keras_quantize(project, args.keras_quantize, out, state=state)
+
+        result = _run_job(job, json_mode=args.json)
+        result.pop("model", None)
+        if args.json:
+            _print_json(result)
+        else:
+            print(f"{result['metric']}: {result['before']:.4f} -> {result['after']:.4f}")
+            print(f"quantized to {args.keras_quantize}: {', '.join(result['quantized'])}")
+            for item in result["left_float"]:
+                print(f"left float: {item['layer']}: {item['reason']}")
+            for note in result["notes"]:
+                print(note)
+            print(f"wrote {out} ({_kb(result['size_bytes'])})")
+        return 0
+    if out.suffix.lower() != ".lforge":
+        raise CommandError(f"--out {out}: the compressed model is saved as a project (.lforge)")
+    options = CompressOptions(
+        prune=args.prune if args.prune is not None else (0.5 if args.structured else None),
+        schedule=args.schedule, structured=args.structured, cluster=args.cluster,
+        centroid_init=args.centroids, qat=args.qat, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate)
+
+    def job(state):
+        return compress(project, options, state=state)
+
+    result = _run_job(job, json_mode=args.json)
+    saved = result.project.save(out, models={result.project.main_name: result.model})
+    payload = result.to_json()
+    payload["out"] = str(saved)
+    if result.qat_tflite is not None:
+        qat_path = saved.with_name(saved.name[: -len(".lforge")] + ".qat-int8.tflite")
+        qat_path.write_bytes(result.qat_tflite)
+        payload["qat_tflite"] = str(qat_path)
+    if args.json:
+        _print_json(payload)
+        return 0
+    metric = result.metric
+    print(f"{' + '.join(result.steps)}: {metric} {result.before:.4f} -> {result.after:.4f}")
+    print(f"weights (gzipped .weights.h5): {_kb(result.size_bytes_before)} -> "
+          f"{_kb(result.size_bytes_after)}")
+    for layer, share in result.sparsity.items():
+        print(f"  {layer:<24} zeros {share:6.1%}   distinct values {result.distinct[layer]:,}")
+    for layer, cls, step, why in result.skipped:
+        print(f"left as it was ({step}): {layer} ({cls}): {why}")
+    for note in result.notes:
+        print(note)
+    print(f"wrote {saved}" + (f" and {payload['qat_tflite']}" if "qat_tflite" in payload else ""))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from models.export import ExportError, check_format, export_project
+
+    try:
+        fmt = check_format(args.format, args.target)
+    except ExportError as exc:
+        raise CommandError(str(exc)) from None
+    project = load_any(args.file)
+
+    def job(state):
+        return export_project(project, fmt, args.out, target=args.target, state=state)
+
+    result = _run_job(job, json_mode=args.json)
+    if args.json:
+        _print_json(result.to_json())
+        return 0
+    print(f"wrote {result.path} ({_kb(result.size_bytes)}, {fmt})")
+    for note in result.notes:
+        print(note)
+    check = result.checks.get("edgetpu")
+    if check is not None:
+        print("Edge TPU: every operation is int8-capable" if check["ok"] else
+              "Edge TPU problems:\n  " + "\n  ".join(check["problems"]))
+    mcu = result.checks.get("mcu")
+    if mcu is not None:
+        print(f"microcontroller estimate: tensor arena {_kb(mcu['arena_bytes'])}, "
+              f"RAM {_kb(mcu['ram_bytes'])}, flash {_kb(mcu['flash_bytes'])} (model only)")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import tempfile
+
+    from models.deploy import BENCH_FORMATS, DeployPlan, run_deploy
+
+    formats = tuple(f.strip() for f in (args.formats or ",".join(BENCH_FORMATS)).split(",")
+                    if f.strip())
+    plan = DeployPlan(formats=formats, target=args.target, threads=args.threads,
+                      xnnpack=not args.no_xnnpack, xla=args.xla)
+    try:
+        plan.check()
+    except _deploy_errors() as exc:
+        raise CommandError(str(exc)) from None
+    project = load_any(args.file)
+    out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="layerforge-bench-"))
+
+    def job(state):
+        report = run_deploy(project, plan, out_dir, state=state)
+        if args.hlo:
+            from models.bench import hlo_text
+
+            _write_text_atomic(Path(args.hlo), hlo_text(_built(project)))
+        return report
+
+    report = _run_job(job, json_mode=args.json)
+    payload = report.to_json()
+    if args.hlo:
+        payload["hlo"] = str(args.hlo)
+    if args.json:
+        _print_json(payload)
+        return 0
+    print(f"{'variant':<28} {'size':>11} {'score':>8} {'agree':>7} {'latency':>10}")
+    for row in report.rows:
+        score = "" if row.value is None else f"{row.value:.4f}"
+        agree = "" if row.agreement is None else f"{row.agreement:.1%}"
+        latency = "" if row.latency_ms is None else f"{row.latency_ms:.3f} ms"
+        print(f"{row.name:<28} {_kb(row.size_bytes):>11} {score:>8} {agree:>7} {latency:>10}"
+              + (f"   {'; '.join(row.notes)}" if row.notes else ""))
+    for note in report.notes:
+        print(note)
+    if report.xla:
+        x = report.xla
+        print(f"XLA on {x['device']}: training x{x['train']['speedup']:.2f} "
+              f"({x['train']['off']['step_ms']:.1f} -> {x['train']['on']['step_ms']:.1f} ms/step, "
+              f"compiling {x['train']['on']['compile_overhead_s']:.1f} s), inference "
+              f"x{x['inference']['speedup']:.2f}")
+    print(f"files in {out_dir}")
+    return 0
+
+
+def _add_deploy_parsers(sub) -> None:
+    """The compress, export and bench commands."""
+    from_file = ".lforge, .keras or gallery:SLUG, with trained weights"
+    p = sub.add_parser("compress", help="prune, cluster or quantization-aware-train a model",
+                       description="Compress a trained model with TFMOT (through its tf_keras "
+                                   "twin) and save the result as a new project. --prune, "
+                                   "--cluster and --qat combine, in that order. Sizes are "
+                                   "gzipped .weights.h5 files.")
+    p.add_argument("file", help=from_file)
+    p.add_argument("--prune", type=float, metavar="SPARSITY", help="magnitude pruning, e.g. 0.5")
+    p.add_argument("--schedule", choices=["constant", "polynomial"], default="constant")
+    p.add_argument("--structured", choices=["2:4"], help="structured 2:4 sparsity (50%%)")
+    p.add_argument("--cluster", type=int, metavar="K", help="weight clustering into K values")
+    p.add_argument("--centroids", choices=["kmeans++", "linear", "density", "random"],
+                   default="kmeans++", help="centroid initialization")
+    p.add_argument("--qat", action="store_true", help="quantization-aware training (int8)")
+    p.add_argument("--keras-quantize", choices=["int8", "int4", "float8"],
+                   help="Keras 3's own model.quantize instead (writes a .keras file)")
+    p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs per step")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float, help="default: a tenth of the recipe's")
+    p.add_argument("--out", required=True, help="OUT.lforge (or OUT.keras with --keras-quantize)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser("export", help="export a model for deployment (TFLite, ONNX, C array...)")
+    p.add_argument("file", help=from_file)
+    p.add_argument("--format", choices=["keras", "saved-model", "tflite", "tflite-dynamic",
+                                        "tflite-fp16", "tflite-int8", "tflite-int16x8",
+                                        "c-array", "onnx"],
+                   help="default: the target's own format")
+    p.add_argument("--target", choices=["cpu", "gpu", "edgetpu", "mcu"],
+                   help="hardware preset: checks the format and adds its checks")
+    p.add_argument("--out", required=True, metavar="PATH", help="file, or folder to write into")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("bench", help="measure size, accuracy and latency of each variant")
+    p.add_argument("file", help=from_file)
+    p.add_argument("--formats", metavar="LIST",
+                   help="comma-separated formats (default: keras, saved-model, every TFLite "
+                        "variant, onnx)")
+    p.add_argument("--target", choices=["cpu", "gpu", "edgetpu", "mcu"])
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads")
+    p.add_argument("--no-xnnpack", action="store_true", help="TFLite without the XNNPACK delegate")
+    p.add_argument("--xla", action="store_true", help="also measure XLA training and inference")
+    p.add_argument("--hlo", metavar="TXT", help="write the optimized XLA HLO of the model here")
+    p.add_argument("--out", metavar="DIR", help="keep the files here (default: a temporary folder)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
 
 
 def cmd_open(args) -> int:
@@ -660,6 +899,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a project without trained weights is trained with its quick preset first")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_explain)
+
+    _add_deploy_parsers(sub)
 
     p = sub.add_parser("open", help="open the desktop app")
     p.add_argument("file", nargs="?")

@@ -200,7 +200,6 @@ class Validator:
                 tensors[(name, 0)] = res.outputs
                 self._record(info, 0, res)
                 continue
-            call = node.calls[call_index]
             edges = {e.dst_slot: e for e in graph.edges_into(name, call_index)}
             problem = self._check_inputs(graph, node, call_index, edges, tensors, infos)
             if problem:

@@ -1,7 +1,6 @@
 """Shape inference and validation: per-node errors that say what to change, never a raise."""
 import time
 
-import pytest
 
 from models.build import graph_from_model
 from models.graph import SLOT, Call, Graph, Node, Slot
