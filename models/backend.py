@@ -58,6 +58,10 @@ def load() -> None:
 
             tf.get_logger().setLevel("ERROR")
             tf.config.list_physical_devices()
+            # ``tf.keras`` picks Keras 2 or 3 the first time it is touched, by the
+            # TF_USE_LEGACY_KERAS variable, which TFMOT sets when imported. Touch it now so it
+            # stays Keras 3 for libraries that check ``isinstance(m, tf.keras.Model)`` (shap).
+            tf.keras.Model  # noqa: B018
         # Our registered custom layers must exist before any config is deserialised.
         import models.layers  # noqa: F401
 

@@ -259,10 +259,20 @@ def score_on_test(model, dataset) -> dict:
 
 
 def _tfmot():
+    from models import backend
+
+    backend.load()  # binds tf.keras to Keras 3 before TFMOT asks for Keras 2
+    legacy = os.environ.get("TF_USE_LEGACY_KERAS")
     # TFMOT 0.8 imports distutils' version classes, which warn on Python 3.11.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import tensorflow_model_optimization as tfmot
+    # It sets TF_USE_LEGACY_KERAS=1 for the whole process; TFMOT itself uses tf_keras
+    # directly, and nothing else here should be switched to Keras 2.
+    if legacy is None:
+        os.environ.pop("TF_USE_LEGACY_KERAS", None)
+    else:
+        os.environ["TF_USE_LEGACY_KERAS"] = legacy
     return tfmot
 
 

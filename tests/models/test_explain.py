@@ -314,3 +314,19 @@ def test_a_failing_deep_explainer_leaves_tensorflow_gradients_working(lstm, tabl
     assert execute.record_gradient is hook
     e = explain(*table, "shap", [0])  # shap's GradientExplainer needs working gradients
     assert e.feature_ranking()[0] == "key"
+
+
+def test_shap_still_takes_keras_3_models_after_tfmot_was_imported():
+    """TFMOT sets TF_USE_LEGACY_KERAS=1 when imported; tf.keras must stay Keras 3 (shap checks it)."""
+    import os
+
+    from models import backend
+    from models.compress import _tfmot
+
+    _tfmot()
+    tf = backend.tf()
+    keras = backend.keras()
+    assert os.environ.get("TF_USE_LEGACY_KERAS") is None
+    x = keras.Input((3,))
+    model = keras.Model(x, keras.layers.Dense(1)(x))
+    assert isinstance(model, tf.keras.Model)
