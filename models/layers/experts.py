@@ -42,7 +42,7 @@ class MixtureOfExperts(keras.layers.Layer):
     """
 
     def __init__(self, num_experts: int = 4, units: int = 32, top_k: int = 2, activation="relu",
-                 balance_weight: float = 0.01, noise_stddev: float = 1.0,
+                 balance_weight: float = 0.1, noise_stddev: float = 1.0,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  seed: int | None = None, **kwargs):
         super().__init__(**kwargs)

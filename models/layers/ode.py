@@ -63,10 +63,8 @@ class ODEBlock(keras.layers.Layer):
         for layer in self.hidden:
             layer.build((*shape[:-1], shape[-1] + extra))
             shape = (*shape[:-1], layer.units)
-        # Small initial velocities: training starts from a flow close to the identity.
         self.velocity = keras.layers.Dense(int(width), name="dynamics_out",
-                                           kernel_initializer=keras.initializers.RandomNormal(
-                                               stddev=0.01))
+                                           kernel_initializer=self.kernel_initializer)
         self.velocity.build((*shape[:-1], shape[-1] + extra))
 
     def dynamics(self, h, t):
