@@ -36,6 +36,8 @@ _DATA_NOTE = (
 
 
 def _inputs(keras):
+    """The club's two inputs. The graph layers are called with keywords, so their ports read
+    "features" and "adjacency" in the editor."""
     features = keras.Input((34, 34), name="features")
     adjacency = keras.Input((34, 34), name="adjacency")
     return features, adjacency
@@ -55,9 +57,10 @@ def gnn():
     keras = backend.keras()
     features, adjacency = _inputs(keras)
     h = MessagePassing(16, aggregation="mean", activation="relu", name="message_passing_1")(
-        features, adjacency)
+        features=features, adjacency=adjacency)
     h = keras.layers.Dropout(0.5, name="dropout")(h)
-    y = MessagePassing(2, aggregation="mean", activation="softmax", name="faction")(h, adjacency)
+    y = MessagePassing(2, aggregation="mean", activation="softmax", name="faction")(
+        features=h, adjacency=adjacency)
     model = keras.Model([features, adjacency], y, name="gnn")
     return _graph_project(model, {"epochs": 100, "quick": {"epochs": 60}}, (
         "Cheatsheet 7.6.1, graph neural networks: a layer works on a graph by message passing. "
@@ -75,9 +78,10 @@ def gcn():
 
     keras = backend.keras()
     features, adjacency = _inputs(keras)
-    h = GraphConv(16, activation="relu", name="graph_conv_1")(features, adjacency)
+    h = GraphConv(16, activation="relu", name="graph_conv_1")(features=features,
+                                                              adjacency=adjacency)
     h = keras.layers.Dropout(0.5, name="dropout")(h)
-    y = GraphConv(2, activation="softmax", name="faction")(h, adjacency)
+    y = GraphConv(2, activation="softmax", name="faction")(features=h, adjacency=adjacency)
     model = keras.Model([features, adjacency], y, name="gcn")
     return _graph_project(model, {"epochs": 100, "quick": {"epochs": 60}}, (
         "Cheatsheet 7.6.2, graph convolutional networks: the convolution of a graph averages each "
@@ -98,9 +102,10 @@ def gat():
     # Dropping half the attention weights while training keeps a node from leaning on one
     # friend: with two labels the model otherwise fits them through a few edges only.
     h = GraphAttention(8, heads=4, dropout=0.5, activation="elu", name="graph_attention_1")(
-        features, adjacency)
+        features=features, adjacency=adjacency)
     h = keras.layers.Dropout(0.5, name="dropout")(h)
-    y = GraphAttention(2, heads=1, dropout=0.5, activation="softmax", name="faction")(h, adjacency)
+    y = GraphAttention(2, heads=1, dropout=0.5, activation="softmax", name="faction")(
+        features=h, adjacency=adjacency)
     model = keras.Model([features, adjacency], y, name="gat")
     return _graph_project(
         model, {"epochs": 100, "quick": {"epochs": 30},

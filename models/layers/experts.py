@@ -8,9 +8,9 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="layerforge")
 class MixtureOfExperts(keras.layers.Layer):
-    """Top-k mixture of experts: a learned gate routes each sample to ``top_k`` of ``num_experts`` dense experts.
+    """Top-k mixture of experts: a learned gate routes each sample to a few of several dense experts.
 
-    Each expert is a dense layer ``activation(x W_e + b_e)`` with ``units``
+    It sends each sample to ``top_k`` of ``num_experts`` experts. Each expert is a dense layer ``activation(x W_e + b_e)`` with ``units``
     outputs. The gate scores the experts with ``x W_g`` (plus Gaussian noise
     of ``noise_stddev`` while training, so untried experts still get picked
     now and then), keeps the ``top_k`` best, and softmaxes their scores into

@@ -7,7 +7,7 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="layerforge")
 class ODEBlock(keras.layers.Layer):
-    """Integrates ``dh/dt = f(h, t)`` from ``t = 0`` to ``t1`` with fixed-step RK4; ``f`` is a small learned MLP.
+    """A neural ODE: integrates dh/dt = f(h, t) from 0 to t1 with fixed-step RK4, f a small learned network.
 
     The input is the initial state ``h(0)``; the output is ``h(t1)``, the same
     shape. ``f`` is a dense network inside the layer: hidden layers of
