@@ -37,11 +37,11 @@ def mlp():
          "quick": {"epochs": 25},
          "callbacks": {"early_stopping": {"patience": 8}}},
         {"explanation": (
-            "Each Dense layer computes a weighted sum of all its inputs plus a bias and passes "
-            "it through ReLU; stacking two of them lets the network bend its decision "
-            "boundaries. The softmax head turns ten scores into probabilities. Dropout switches "
-            "off a fifth of the hidden units at random while training, so no unit can rely "
-            "on another.")},
+            "Cheatsheet 7.1, the feed-forward network (MLP): each Dense layer computes a "
+            "weighted sum of all its inputs plus a bias and passes it through ReLU; stacking two "
+            "of them lets the network bend its decision boundaries. The softmax head turns ten "
+            "scores into probabilities. Dropout switches off a fifth of the hidden units at "
+            "random while training, so no unit can rely on another.")},
     )
 
 
@@ -71,7 +71,8 @@ def cnn():
          "quick": {"epochs": 20},
          "callbacks": {"early_stopping": {"patience": 8}}},
         {"explanation": (
-            "Convolutions slide small learned filters over the image, so the same edge or "
-            "stroke detector works everywhere; max pooling keeps the strongest response in "
-            "each 2x2 patch and halves the size. The dense head then classifies the features.")},
+            "Cheatsheet 7.3.1, the convolutional network: convolutions slide small learned "
+            "filters over the image, so the same edge or stroke detector works everywhere; max "
+            "pooling keeps the strongest response in each 2x2 patch and halves the size. The "
+            "dense head then classifies the features.")},
     )
