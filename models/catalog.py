@@ -350,9 +350,9 @@ _INPUTS = {
     # call(inputs, count_weights=None): per-value weights for output_mode="count".
     "CategoryEncoding": {"kind": "positional", "names": ["input"], "kwargs": ["count_weights"]},
     # LayerForge's graph layers: call(features, adjacency).
-    "MessagePassing": {"kind": "positional", "names": ["features", "adjacency"]},
-    "GraphConv": {"kind": "positional", "names": ["features", "adjacency"]},
-    "GraphAttention": {"kind": "positional", "names": ["features", "adjacency"]},
+    "MessagePassing": {"kind": "positional", "names": ["features", "adjacency"], "kwargs": []},
+    "GraphConv": {"kind": "positional", "names": ["features", "adjacency"], "kwargs": []},
+    "GraphAttention": {"kind": "positional", "names": ["features", "adjacency"], "kwargs": []},
 }
 
 PLAIN_TYPES = ("int", "float", "bool", "str", "choice", "tuple")
