@@ -512,6 +512,7 @@ _CLASS_PARAM_RULES: dict[tuple[str, str], dict] = {
     ("ODEBlock", "units"): {"type": "tuple"},
     ("ODEBlock", "steps"): {"type": "int", "min": 1},
     ("ODEBlock", "t1"): {"type": "float", "min": 0.0},
+    ("ODEBlock", "kinetic_weight"): {"type": "float", "min": 0.0},
     ("MixtureOfExperts", "num_experts"): {"type": "int", "min": 1},
     ("MixtureOfExperts", "top_k"): {"type": "int", "min": 1},
     ("MixtureOfExperts", "balance_weight"): {"type": "float", "min": 0.0},

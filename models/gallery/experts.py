@@ -65,7 +65,7 @@ def expert_metrics(model, dataset, recipe) -> dict[str, float]:
 
 
 def usage_view(model, dataset, options):
-    """Bars of each expert's share (with the 5% line) and a digit-by-expert routing map.
+    """Bars of each expert's share in % (with the 5% line) and a digit-by-expert routing map.
 
     Options: ``samples`` (validation samples routed, default 180).
     """
@@ -81,9 +81,10 @@ def usage_view(model, dataset, options):
                         for c in range(len(classes))])
     return views.view(
         f"Expert usage ({name})",
-        views.bars_panel(f"Share of the routing on {n} validation digits (dashed: {MIN_SHARE:.0%})",
-                         experts, share, y_title="share", reference=MIN_SHARE),
-        views.heatmap_panel(routing, "Share of each digit sent to each expert", x_labels=experts,
-                            y_labels=classes, x_title="expert", y_title="digit",
-                            levels=(0.0, 1.0)),
+        views.bars_panel(f"Each expert's share of the routing on {n} validation digits "
+                         f"(dashed: {MIN_SHARE:.0%})", experts, 100.0 * share,
+                         y_title="% of the routing", reference=100.0 * MIN_SHARE),
+        views.heatmap_panel(routing, "Share of each digit's samples sent to each expert "
+                            "(bright: all, dark: none)", x_labels=experts, y_labels=classes,
+                            x_title="expert", y_title="digit", levels=(0.0, 1.0)),
     )

@@ -150,14 +150,19 @@ def faction_view(model, dataset, options):
     truth = np.where(test >= 0, test, train)
     labelled = np.flatnonzero(train >= 0)
     scored = test >= 0
-    right = int((pred[scored] == test[scored]).sum())
+    wrong = scored & (pred != test)
+    right = int(scored.sum() - wrong.sum())
     names = dataset.class_names or ["0", "1"]
     legend = ", ".join(f"{c} {name}" for c, name in zip(("blue", "orange"), names))
+    # Numbers only where they tell something: the labelled leaders and the mistakes.
+    leaders = [str(i) if i in labelled else "" for i in range(n)]
+    mistakes = [str(i) if i in labelled or wrong[i] else "" for i in range(n)]
     panels = [
-        views.graph_panel(f"Predicted faction: {right}/{int(scored.sum())} unlabelled right",
-                          pos, edges, pred, labels=range(n), marked=labelled),
-        views.graph_panel(f"True faction ({legend}; ringed: labelled)", pos, edges, truth,
-                          labels=range(n), marked=labelled),
+        views.graph_panel(f"Predicted faction: {right}/{int(scored.sum())} unlabelled right"
+                          + (" (mistakes numbered)" if wrong.any() else ""),
+                          pos, edges, pred, labels=mistakes, marked=labelled),
+        views.graph_panel(f"True faction ({legend}; ringed: the labelled leaders)", pos, edges,
+                          truth, labels=leaders, marked=labelled),
     ]
     if options.get("attention"):
         from models.attention import attention_maps

@@ -16,8 +16,10 @@ def neural_ode():
     keras = backend.keras()
     x = keras.Input((2,), name="point")
     # ReLU dynamics escaped the "almost a straight line" plateau from every seed tried;
-    # tanh ones stayed on it from some.
-    h = ODEBlock(units=[32], activation="relu", steps=6, t1=1.0, name="ode")(x)
+    # tanh ones stayed on it from some. Without the kinetic penalty the flow flings the
+    # points ten times further than it needs to, which the view then cannot show.
+    h = ODEBlock(units=[32], activation="relu", steps=6, t1=1.0, kinetic_weight=0.1,
+                 name="ode")(x)
     y = keras.layers.Dense(1, activation="sigmoid", name="moon")(h)
     model = keras.Model(x, y, name="neural_ode")
     return _project(
@@ -35,9 +37,10 @@ def neural_ode():
             "integrates it with 6 fixed Runge-Kutta (RK4) steps and learns f by back-propagating "
             "through them; a residual network is the same idea with one crude Euler step per "
             "layer. Here the state is the 2-D point itself: the flow drags the two interleaved "
-            "moons apart until a single line (the sigmoid unit) separates them. The live view "
-            "draws the paths the points take. Edit the block's units, steps or t1 in the "
-            "inspector to change the dynamics network or the solver.")},
+            "moons apart until a single line (the sigmoid unit) separates them, and a small "
+            "kinetic-energy penalty keeps the paths short and straight. The live view draws "
+            "the paths the points take. Edit the block's units, steps or t1 in the inspector "
+            "to change the dynamics network or the solver.")},
     )
 
 
@@ -56,26 +59,28 @@ def trajectory_view(model, dataset, options):
     x, y = dataset.x_val, np.asarray(dataset.y_val).ravel()
     idx = np.linspace(0, len(y) - 1, min(int(options.get("points", 60)), len(y))).astype(int)
     start = x[idx]
+    axes = {"x_title": "x1", "y_title": "x2"}  # the state is the input point itself
     if block.input is not model.inputs[0]:
         start = keras.Model(model.inputs, block.input)(start, training=False)
+        axes = {"x_title": "state 1", "y_title": "state 2"}
     _, states = block(start, return_trajectory=True)
     states = np.asarray(states)[..., :2]  # [points, steps + 1, 2]: the first two state axes
-    classes = y[idx]
+    classes = y[idx].astype(int)
     steps = states.shape[1] - 1
-    per_point = np.repeat(classes, steps + 1)
-    paths = views.series("path", states[:, :, 0], states[:, :, 1], classes=per_point, size=3)
-    begin = views.series("t = 0", states[:, 0, 0], states[:, 0, 1], classes=classes, size=5)
-    end = views.series(f"t = {block.t1:g}", states[:, -1, 0], states[:, -1, 1], classes=classes,
-                       size=10)
+    names = dataset.class_names or ["0", "1"]
+    # One line per point; the first of each class carries the legend's name.
+    paths = [views.line(f"moon {names[c]}" if k == int(np.argmax(classes == c)) else "",
+                        states[k, :, 0], states[k, :, 1], cls=c)
+             for k, c in enumerate(classes)]
     pred = (np.asarray(model(x[idx], training=False)).ravel() > 0.5).astype(int)
     return views.view(
         "Learned flow",
-        views.scatter_panel(f"Paths of {len(idx)} validation points over {steps} RK4 steps "
-                            "(colour: true moon)", paths, begin, end,
-                            x_title="state 1", y_title="state 2"),
-        views.scatter_panel(f"Where they end, coloured by prediction "
+        views.lines_panel(f"Paths of {len(idx)} validation points through {steps} RK4 steps, "
+                          f"t = 0 to {block.t1:g} (colour: true moon)", *paths, **axes),
+        views.scatter_panel(f"Where they end at t = {block.t1:g}, coloured by prediction "
                             f"({int((pred == classes).sum())}/{len(idx)} right)",
-                            views.series("prediction", states[:, -1, 0], states[:, -1, 1],
-                                         classes=pred, size=8),
-                            x_title="state 1", y_title="state 2"),
+                            views.series("start (t = 0)", states[:, 0, 0], states[:, 0, 1],
+                                         size=4, color="#999999"),
+                            views.series("end", states[:, -1, 0], states[:, -1, 1],
+                                         classes=pred, size=8), **axes),
     )

@@ -71,8 +71,13 @@ def test_graph_view_marks_the_labelled_members_and_counts_the_others():
     truth_expected = np.where(dataset.y_test[0] >= 0, dataset.y_test[0], dataset.y_train[0])
     assert truth["classes"] == truth_expected.tolist()
     pred = np.asarray(result.model(dataset.x_train, training=False))[0].argmax(-1)
-    right = int((pred[dataset.y_test[0] >= 0] == dataset.y_test[0][dataset.y_test[0] >= 0]).sum())
+    test = dataset.y_test[0]
+    wrong = [i for i in range(34) if test[i] >= 0 and pred[i] != test[i]]
+    right = 32 - len(wrong)
     assert predicted["title"].startswith(f"Predicted faction: {right}/32")
+    # The leaders and the mistakes are numbered, nobody else.
+    assert [t for t in predicted["labels"] if t] == [str(i) for i in sorted([0, 33, *wrong])]
+    assert [t for t in truth["labels"] if t] == ["0", "33"]
     assert result.metrics["test_accuracy"] == pytest.approx(right / 32)
 
 
@@ -94,8 +99,8 @@ def test_moe_reports_every_experts_share():
     assert sum(shares) == pytest.approx(1.0)
     assert result.metrics["test_min_expert_share"] == pytest.approx(min(shares))
     bars = [e.payload["view"] for e in events if e.kind == "view"][-1]["panels"][0]
-    assert bars["reference"] == 0.05 and len(bars["values"]) == 4
-    assert sum(bars["values"]) == pytest.approx(1.0, abs=1e-3)
+    assert bars["reference"] == 5.0 and len(bars["values"]) == 4  # per cent
+    assert sum(bars["values"]) == pytest.approx(100.0, abs=0.1)
 
 
 @pytest.mark.slow

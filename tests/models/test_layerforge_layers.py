@@ -46,7 +46,8 @@ def _models(keras):
         "GraphConv": (_graph_model(keras, GraphConv(4, normalization="mean")), graph_in),
         "GraphAttention": (_graph_model(keras, GraphAttention(3, heads=2, concat_heads=False,
                                                               dropout=0.1, seed=3)), graph_in),
-        "ODEBlock": (dense_model(ODEBlock(units=[5, 4], steps=3, t1=0.5)), dense_in),
+        "ODEBlock": (dense_model(ODEBlock(units=[5, 4], steps=3, t1=0.5, kinetic_weight=0.1)),
+                     dense_in),
         "MixtureOfExperts": (dense_model(MixtureOfExperts(num_experts=3, units=5, top_k=2,
                                                           seed=2)), dense_in),
     }
@@ -99,6 +100,7 @@ def test_lforge_project_round_trip(name, keras, tmp_path):
     (dict(cls="GraphAttention", heads=0), "head"),
     (dict(cls="ODEBlock", steps=0), "step"),
     (dict(cls="ODEBlock", units=[]), "units"),
+    (dict(cls="ODEBlock", kinetic_weight=-1.0), "kinetic_weight"),
     (dict(cls="MixtureOfExperts", top_k=5), "top_k"),
 ])
 def test_bad_parameters_say_which(bad, match, keras):
@@ -192,7 +194,8 @@ def test_rk4_integrates_linear_dynamics_to_the_exact_solution(keras):
     """With f(h) = -h (one linear hidden unit), h(t1) = exp(-t1) h(0), up to RK4's known error."""
     from models.layers import ODEBlock
 
-    block = ODEBlock(units=[1], activation="linear", steps=10, t1=2.0, time_dependent=False)
+    block = ODEBlock(units=[1], activation="linear", steps=10, t1=2.0, time_dependent=False,
+                     kinetic_weight=0.5)
     h0 = np.array([[1.0], [-3.0]], dtype="float32")
     block(h0)
     block.hidden[0].set_weights([np.ones((1, 1), "float32"), np.zeros(1, "float32")])
@@ -207,6 +210,10 @@ def test_rk4_integrates_linear_dynamics_to_the_exact_solution(keras):
     assert states.shape == (2, 11, 1)
     np.testing.assert_allclose(states[:, 0], h0)
     np.testing.assert_allclose(states[:, 5], per_step ** 5 * h0, rtol=1e-5)
+    # The kinetic loss: the squared velocity of each step, averaged over points, times dt.
+    velocity = np.diff(states, axis=1) / 0.2
+    expected = 0.5 * 0.2 * np.sum(np.mean(np.sum(velocity ** 2, axis=-1), axis=0))
+    assert float(block.losses[0]) == pytest.approx(expected, rel=1e-4)
 
 
 def test_ode_block_keeps_the_state_shape_and_more_steps_change_nothing_structural(keras):
