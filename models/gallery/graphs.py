@@ -36,8 +36,11 @@ _DATA_NOTE = (
 
 
 def _inputs(keras):
-    """The club's two inputs. The graph layers are called with keywords, so their ports read
-    "features" and "adjacency" in the editor."""
+    """The club's two inputs: one-hot node identities and the friendship matrix.
+
+    The graph layers are called with keywords, so their ports read "features"
+    and "adjacency" in the editor.
+    """
     features = keras.Input((34, 34), name="features")
     adjacency = keras.Input((34, 34), name="adjacency")
     return features, adjacency
