@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.data import Dataset, register_builtin
+from models.data import Dataset, DataError, register_builtin
 
 FACTIONS = ["Mr. Hi", "Officer"]
 LABELLED = (0, 33)  # the instructor and the administrator
@@ -37,7 +37,7 @@ def karate_club_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 def _load_karate_club(seed: int = 0, **options) -> Dataset:
     if options:
-        raise ValueError(f"karate-club takes no options; got {sorted(options)}")
+        raise DataError(f"builtin:karate-club takes no options; got {', '.join(sorted(options))}")
     adjacency, factions = karate_club_arrays()
     n = len(factions)
     graph = {"features": np.eye(n, dtype=np.float32)[None], "adjacency": adjacency[None]}

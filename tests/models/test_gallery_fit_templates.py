@@ -22,7 +22,7 @@ TEMPLATES = {
     "gnn": (0.80, ["graph", "graph"]),
     "gcn": (0.85, ["graph", "graph"]),
     "gat": (0.85, ["graph", "graph", "heatmap"]),
-    "neural-ode": (0.95, ["scatter", "scatter"]),
+    "neural-ode": (0.95, ["lines", "scatter"]),
     "moe": (0.93, ["bars", "heatmap"]),
 }
 
@@ -84,12 +84,15 @@ def test_graph_view_marks_the_labelled_members_and_counts_the_others():
 def test_ode_view_draws_every_rk4_state_of_each_path():
     project = gallery.open_template("neural-ode")
     _, events = _train(project, epochs=1)
-    paths = [e.payload["view"] for e in events if e.kind == "view"][-1]["panels"][0]
-    path, begin, end = paths["series"]
+    paths, ends = [e.payload["view"] for e in events if e.kind == "view"][-1]["panels"]
     steps = project.graph.node("ode").config["steps"]
-    assert len(begin["x"]) == len(end["x"]) == 60
-    assert len(path["x"]) == 60 * (steps + 1)
-    assert path["x"][::steps + 1] == begin["x"] and path["x"][steps::steps + 1] == end["x"]
+    assert len(paths["series"]) == 60
+    assert all(len(p["x"]) == steps + 1 for p in paths["series"])
+    start, end = ends["series"]
+    # Each path runs from its point's start (t = 0) to its end (t = t1).
+    assert [p["x"][0] for p in paths["series"]] == start["x"]
+    assert [p["y"][-1] for p in paths["series"]] == end["y"]
+    assert [p["name"] for p in paths["series"] if p["name"]] == ["moon 0", "moon 1"]
 
 
 def test_moe_reports_every_experts_share():
