@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.gallery import register
-from models.gallery.supervised import _project
+from models.gallery.supervised import _project, fit_recipe
 
 MIN_SHARE = 0.05  # every expert should take at least this share of the samples
 
@@ -27,12 +27,8 @@ def moe():
     return _project(
         model,
         {"source": "builtin", "name": "digits"},
-        {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.002}},
-         "epochs": 40, "batch_size": 32, "quality": {"metric": "test_accuracy"},
-         "quick": {"epochs": 20},
-         "callbacks": {"early_stopping": {"patience": 8}},
-         "extra_metrics": "models.gallery.experts:expert_metrics",
-         "live_view": {"fn": "models.gallery.experts:usage_view", "samples": 180}},
+        fit_recipe(0.002, 20, extra_metrics="models.gallery.experts:expert_metrics",
+                   live_view={"fn": "models.gallery.experts:usage_view", "samples": 180}),
         {"explanation": (
             "Cheatsheet 8.2, mixture of experts: several expert networks share one job and a small "
             "gating network decides, for each input, which experts handle it. Here a gate scores "

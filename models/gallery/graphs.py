@@ -35,36 +35,33 @@ _DATA_NOTE = (
     "32 members.")
 
 
-def _inputs(keras):
-    """The club's two inputs: one-hot node identities and the friendship matrix.
-
-    The graph layers are called with keywords, so their ports read "features"
-    and "adjacency" in the editor.
-    """
-    features = keras.Input((34, 34), name="features")
-    adjacency = keras.Input((34, 34), name="adjacency")
-    return features, adjacency
-
-
 def _graph_project(model, recipe: dict, explanation: str):
     return _project(model, {"source": "builtin", "name": "karate-club"}, {**_RECIPE, **recipe},
                     {"explanation": explanation + _DATA_NOTE})
 
 
+def _two_layers(name: str, first, second):
+    """features, adjacency -> first -> dropout -> second: the shape of all three templates."""
+    from models import backend
+
+    keras = backend.keras()
+    features = keras.Input((34, 34), name="features")
+    adjacency = keras.Input((34, 34), name="adjacency")
+    # Keyword calls, so the graph layers' ports read "features" and "adjacency" in the editor.
+    h = first(features=features, adjacency=adjacency)
+    h = keras.layers.Dropout(0.5, name="dropout")(h)
+    y = second(features=h, adjacency=adjacency)
+    return keras.Model([features, adjacency], y, name=name)
+
+
 @register("gnn", "Graph neural network (message passing)", "7.6.1",
           "Two message-passing layers: each club member averages its friends' messages, then picks a side.")
 def gnn():
-    from models import backend
     from models.layers import MessagePassing
 
-    keras = backend.keras()
-    features, adjacency = _inputs(keras)
-    h = MessagePassing(16, aggregation="mean", activation="relu", name="message_passing_1")(
-        features=features, adjacency=adjacency)
-    h = keras.layers.Dropout(0.5, name="dropout")(h)
-    y = MessagePassing(2, aggregation="mean", activation="softmax", name="faction")(
-        features=h, adjacency=adjacency)
-    model = keras.Model([features, adjacency], y, name="gnn")
+    model = _two_layers(
+        "gnn", MessagePassing(16, aggregation="mean", activation="relu", name="message_passing_1"),
+        MessagePassing(2, aggregation="mean", activation="softmax", name="faction"))
     return _graph_project(model, {"epochs": 100, "quick": {"epochs": 60}}, (
         "Cheatsheet 7.6.1, graph neural networks: a layer works on a graph by message passing. "
         "Every node sends a learned projection of its features along its edges, each node "
@@ -76,16 +73,10 @@ def gnn():
 @register("gcn", "Graph convolutional network", "7.6.2",
           "Two graph convolutions (Kipf & Welling) spread the two leaders' labels through the club.")
 def gcn():
-    from models import backend
     from models.layers import GraphConv
 
-    keras = backend.keras()
-    features, adjacency = _inputs(keras)
-    h = GraphConv(16, activation="relu", name="graph_conv_1")(features=features,
-                                                              adjacency=adjacency)
-    h = keras.layers.Dropout(0.5, name="dropout")(h)
-    y = GraphConv(2, activation="softmax", name="faction")(features=h, adjacency=adjacency)
-    model = keras.Model([features, adjacency], y, name="gcn")
+    model = _two_layers("gcn", GraphConv(16, activation="relu", name="graph_conv_1"),
+                        GraphConv(2, activation="softmax", name="faction"))
     return _graph_project(model, {"epochs": 100, "quick": {"epochs": 60}}, (
         "Cheatsheet 7.6.2, graph convolutional networks: the convolution of a graph averages each "
         "node with its neighbours through the normalised adjacency, H' = relu(D^-1/2 (A + I) "
@@ -97,19 +88,13 @@ def gcn():
 @register("gat", "Graph attention network", "7.6.3",
           "Graph attention: each member learns how much to listen to each friend (4 heads, then 1).")
 def gat():
-    from models import backend
     from models.layers import GraphAttention
 
-    keras = backend.keras()
-    features, adjacency = _inputs(keras)
     # Dropping half the attention weights while training keeps a node from leaning on one
     # friend: with two labels the model otherwise fits them through a few edges only.
-    h = GraphAttention(8, heads=4, dropout=0.5, activation="elu", name="graph_attention_1")(
-        features=features, adjacency=adjacency)
-    h = keras.layers.Dropout(0.5, name="dropout")(h)
-    y = GraphAttention(2, heads=1, dropout=0.5, activation="softmax", name="faction")(
-        features=h, adjacency=adjacency)
-    model = keras.Model([features, adjacency], y, name="gat")
+    model = _two_layers(
+        "gat", GraphAttention(8, heads=4, dropout=0.5, activation="elu", name="graph_attention_1"),
+        GraphAttention(2, heads=1, dropout=0.5, activation="softmax", name="faction"))
     return _graph_project(
         model, {"epochs": 100, "quick": {"epochs": 30},
                 "live_view": {"fn": "models.gallery.graphs:faction_view", "attention": True}}, (

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.gallery import register
-from models.gallery.supervised import _project
+from models.gallery.supervised import _project, fit_recipe
 
 
 @register("neural-ode", "Neural ordinary differential equation", "7.7.3",
@@ -25,11 +25,8 @@ def neural_ode():
     return _project(
         model,
         {"source": "builtin", "name": "moons"},
-        {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.01}},
-         "loss": "binary_crossentropy", "epochs": 40, "batch_size": 32,
-         "quality": {"metric": "test_accuracy"}, "quick": {"epochs": 20},
-         "callbacks": {"early_stopping": {"patience": 8}},
-         "live_view": {"fn": "models.gallery.ode:trajectory_view", "points": 60}},
+        fit_recipe(0.01, 20, loss="binary_crossentropy",
+                   live_view={"fn": "models.gallery.ode:trajectory_view", "points": 60}),
         {"explanation": (
             "Cheatsheet 7.7.3, neural ordinary differential equations: instead of a stack of "
             "layers, the hidden state follows a velocity field, dh/dt = f(h, t), where f is a "

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from models.gallery import register
-from models.gallery.supervised import _project
+from models.gallery.supervised import _project, fit_recipe
 
 _EXPLANATIONS = {
     "SimpleRNN": (
@@ -42,10 +42,7 @@ def _recurrent(cell: str, units: int, quick_epochs: int):
     return _project(
         model,
         {"source": "builtin", "name": "digits-rows"},
-        {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.005}},
-         "epochs": 40, "batch_size": 32, "quality": {"metric": "test_accuracy"},
-         "quick": {"epochs": quick_epochs},
-         "callbacks": {"early_stopping": {"patience": 8}}},
+        fit_recipe(0.005, quick_epochs),
         {"explanation": _EXPLANATIONS[cell]},
     )
 
