@@ -349,6 +349,10 @@ _INPUTS = {
     "GroupQueryAttention": {"kind": "positional", "names": ["query", "value"], "kwargs": ["key"]},
     # call(inputs, count_weights=None): per-value weights for output_mode="count".
     "CategoryEncoding": {"kind": "positional", "names": ["input"], "kwargs": ["count_weights"]},
+    # LayerForge's graph layers: call(features, adjacency).
+    "MessagePassing": {"kind": "positional", "names": ["features", "adjacency"], "kwargs": []},
+    "GraphConv": {"kind": "positional", "names": ["features", "adjacency"], "kwargs": []},
+    "GraphAttention": {"kind": "positional", "names": ["features", "adjacency"], "kwargs": []},
 }
 
 PLAIN_TYPES = ("int", "float", "bool", "str", "choice", "tuple")
@@ -501,6 +505,18 @@ _CLASS_PARAM_RULES: dict[tuple[str, str], dict] = {
     ("AveragePooling1D", "strides"): {"default": [2]},
     ("AveragePooling2D", "strides"): {"default": [2, 2]},
     ("AveragePooling3D", "strides"): {"default": [2, 2, 2]},
+    # LayerForge's graph, ODE and expert layers.
+    ("MessagePassing", "aggregation"): {"type": "choice", "choices": ["mean", "sum", "max"]},
+    ("GraphConv", "normalization"): {"type": "choice", "choices": ["symmetric", "mean", "sum"]},
+    ("GraphAttention", "heads"): {"type": "int", "min": 1},
+    ("ODEBlock", "units"): {"type": "tuple"},
+    ("ODEBlock", "steps"): {"type": "int", "min": 1},
+    ("ODEBlock", "t1"): {"type": "float", "min": 0.0},
+    ("ODEBlock", "kinetic_weight"): {"type": "float", "min": 0.0},
+    ("MixtureOfExperts", "num_experts"): {"type": "int", "min": 1},
+    ("MixtureOfExperts", "top_k"): {"type": "int", "min": 1},
+    ("MixtureOfExperts", "balance_weight"): {"type": "float", "min": 0.0},
+    ("MixtureOfExperts", "noise_stddev"): {"type": "float", "min": 0.0},
 }
 
 

@@ -99,6 +99,14 @@ def _classification(pred: np.ndarray, y: np.ndarray, dataset, max_points: int,
         raise EvaluationError(
             f"the model gives {len(probs)} predictions for {len(y_true)} targets; its output "
             f"shape {tuple(pred.shape[1:])} does not fit the labels")
+    unlabelled = y_true < 0
+    if unlabelled.any():
+        # -1 marks a target without a label (the unlabelled nodes of a graph, say).
+        notes.append(f"{int(unlabelled.sum())} targets are -1 (no label) and were left out")
+        y_true, probs = y_true[~unlabelled], probs[~unlabelled]
+        if not len(y_true):
+            raise EvaluationError("every target of this split is -1 (no label); there is "
+                                  "nothing to evaluate on")
     names = list(getattr(dataset, "class_names", None) or [])
     k = max(k, int(y_true.max()) + 1 if y_true.size else 0)
     if len(names) < k:

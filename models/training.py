@@ -121,6 +121,11 @@ def compile_model(model, recipe: dict) -> None:
     if isinstance(loss, dict) and "class_name" in loss:
         loss = keras.losses.get(loss)
     metrics = recipe.get("metrics", ["accuracy"])
+    if isinstance(metrics, list):
+        # compile() reads a dict in the list as a per-output mapping, so a serialised
+        # metric ({"class_name", "config"}, e.g. a layerforge one) is made here.
+        metrics = [keras.metrics.get(m) if isinstance(m, dict) and "class_name" in m else m
+                   for m in metrics]
     try:
         model.compile(optimizer=make_optimizer(recipe), loss=loss, metrics=metrics,
                       jit_compile=bool(recipe.get("jit_compile", False)))

@@ -24,7 +24,9 @@ new template needs no new widget, only a function that fills panels:
     ``classes`` (an int per node: the colour), ``labels`` (optional),
     ``marked`` (optional node indices drawn larger: e.g. the labelled ones).
 ``lines``
-    ``series``: a list of ``{"name", "x", "y"}``; ``x_title`` / ``y_title``.
+    ``series``: a list of ``{"name", "x", "y", "class" (optional, an int: the
+    colour of that class elsewhere)}``; ``x_title`` / ``y_title``. Only named
+    series are listed in the legend, so many paths can share a few names.
 ``text``
     ``text``.
 
@@ -160,8 +162,12 @@ def lines_panel(title: str, *series_list: dict, x_title: str = "", y_title: str 
             "x_title": x_title, "y_title": y_title}
 
 
-def line(name: str, x, y) -> dict:
-    return {"name": name, "x": _list(np.asarray(x).ravel()), "y": _list(np.asarray(y).ravel())}
+def line(name: str, x, y, cls: int | None = None) -> dict:
+    """One line series; ``cls`` draws it in that class's colour (else the series' own)."""
+    out = {"name": name, "x": _list(np.asarray(x).ravel()), "y": _list(np.asarray(y).ravel())}
+    if cls is not None:
+        out["class"] = int(cls)
+    return out
 
 
 def text_panel(title: str, text: str) -> dict:

@@ -180,12 +180,13 @@ class _Lines(_PanelRenderer):
     def draw(self, panel):
         self._clear()
         shown = panel.get("series") or []
-        if len(shown) > 1:
+        if any(s.get("name") for s in shown):
             add_legend(self.plot)
         for j, s in enumerate(shown):
+            cls = s.get("class")
+            color = class_color(cls) if cls is not None else PALETTE[j % len(PALETTE)]
             self._add(pg.PlotDataItem(s.get("x") or [], s.get("y") or [],
-                                      pen=pg.mkPen(PALETTE[j % len(PALETTE)], width=2),
-                                      name=s.get("name") or None))
+                                      pen=pg.mkPen(color, width=2), name=s.get("name") or None))
         self.plot.setAspectLocked(False)
         self.plot.autoRange()
 

@@ -116,12 +116,26 @@ def write_all(slugs: list[str] | None = None) -> list[Path]:
             pos = project.positions(name)
             if not pos:
                 pos.update({k: list(v) for k, v in layered_layout(graph).items()})
+        project.meta["node_summary"] = node_summary(project.graph)
         written.append(project.save(out_dir / f"{slug}.lforge", models=models))
     ordered = sorted(_REGISTRY.values(), key=lambda t: _section_key(t.section))
     index = [{"slug": t.slug, "title": t.title, "section": t.section, "summary": t.summary}
              for t in ordered]
     index_path().write_text(json.dumps({"templates": index}, indent=1) + "\n", encoding="utf-8")
     return written
+
+
+def node_summary(graph) -> dict:
+    """Each layer's output shapes and parameter count, so a picture of the graph needs no Keras.
+
+    Stored in a template's ``meta["node_summary"]`` (name -> ``{"output_shapes",
+    "params"}``, as :class:`models.validate.NodeInfo` holds them).
+    """
+    from models.validate import validate
+
+    report = validate(graph)
+    return {name: {"output_shapes": info.output_shapes, "params": info.params}
+            for name, info in report.nodes.items()}
 
 
 def _section_key(section: str) -> tuple:
@@ -143,4 +157,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 __all__ = ["GalleryError", "Template", "register", "list_templates", "open_template",
-           "new_from_template", "write_all"]
+           "new_from_template", "write_all", "node_summary"]

@@ -4,6 +4,18 @@ from __future__ import annotations
 from models.gallery import register
 
 
+def fit_recipe(learning_rate: float, quick_epochs: int, **extra) -> dict:
+    """The recipe most ``fit`` templates share, with ``extra`` keys added or replaced.
+
+    Adam at ``learning_rate``, up to 40 epochs of 32 samples with early stopping
+    (patience 8), ``quick_epochs`` in the quick preset, judged by the test accuracy.
+    """
+    return {"optimizer": {"class_name": "Adam", "config": {"learning_rate": learning_rate}},
+            "epochs": 40, "batch_size": 32, "quality": {"metric": "test_accuracy"},
+            "quick": {"epochs": quick_epochs},
+            "callbacks": {"early_stopping": {"patience": 8}}, **extra}
+
+
 def _project(model, dataset: dict, recipe: dict, meta: dict):
     from models.build import graph_from_model
     from models.project import default_recipe, new_project
@@ -32,16 +44,13 @@ def mlp():
     return _project(
         model,
         {"source": "builtin", "name": "digits"},
-        {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.002}},
-         "epochs": 40, "batch_size": 32, "quality": {"metric": "test_accuracy"},
-         "quick": {"epochs": 25},
-         "callbacks": {"early_stopping": {"patience": 8}}},
+        fit_recipe(0.002, 25),
         {"explanation": (
-            "Each Dense layer computes a weighted sum of all its inputs plus a bias and passes "
-            "it through ReLU; stacking two of them lets the network bend its decision "
-            "boundaries. The softmax head turns ten scores into probabilities. Dropout switches "
-            "off a fifth of the hidden units at random while training, so no unit can rely "
-            "on another.")},
+            "Cheatsheet 7.1, the feed-forward network (MLP): each Dense layer computes a "
+            "weighted sum of all its inputs plus a bias and passes it through ReLU; stacking two "
+            "of them lets the network bend its decision boundaries. The softmax head turns ten "
+            "scores into probabilities. Dropout switches off a fifth of the hidden units at "
+            "random while training, so no unit can rely on another.")},
     )
 
 
@@ -66,12 +75,10 @@ def cnn():
     return _project(
         model,
         {"source": "builtin", "name": "digits"},
-        {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.002}},
-         "epochs": 40, "batch_size": 32, "quality": {"metric": "test_accuracy"},
-         "quick": {"epochs": 20},
-         "callbacks": {"early_stopping": {"patience": 8}}},
+        fit_recipe(0.002, 20),
         {"explanation": (
-            "Convolutions slide small learned filters over the image, so the same edge or "
-            "stroke detector works everywhere; max pooling keeps the strongest response in "
-            "each 2x2 patch and halves the size. The dense head then classifies the features.")},
+            "Cheatsheet 7.3.1, the convolutional network: convolutions slide small learned "
+            "filters over the image, so the same edge or stroke detector works everywhere; max "
+            "pooling keeps the strongest response in each 2x2 patch and halves the size. The "
+            "dense head then classifies the features.")},
     )

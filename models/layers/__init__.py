@@ -4,3 +4,6 @@ Every layer here is a registered Keras serializable and round-trips its config
 like any built-in layer, so graphs that use it save, load and export exactly.
 """
 from models.layers.basic import Squash  # noqa: F401
+from models.layers.experts import MixtureOfExperts  # noqa: F401
+from models.layers.graphs import GraphAttention, GraphConv, MaskedAccuracy, MessagePassing  # noqa: F401
+from models.layers.ode import ODEBlock  # noqa: F401

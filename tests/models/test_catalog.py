@@ -266,6 +266,9 @@ def test_multi_input_specs_match_keras_calls(keras):
         elif entry.class_name == "CategoryEncoding":
             layer = keras.layers.CategoryEncoding(num_tokens=10, output_mode="count")
             ins = [keras.Input((3,), dtype="int32"), keras.Input((3,))]
+        elif entry.registered_name in ("layerforge>MessagePassing", "layerforge>GraphConv",
+                                       "layerforge>GraphAttention"):
+            ins = tensors(2, (4, 4))  # features and adjacency of 4 nodes
         else:
             ins = tensors(spec.get("max") or 3)
         if spec["kind"] == "list":
@@ -275,7 +278,8 @@ def test_multi_input_specs_match_keras_calls(keras):
             out = layer(*ins[:n], **dict(zip(spec["kwargs"], ins[n:])))
         assert out is not None
         checked.add(entry.class_name)
-    assert {"Add", "Dot", "Attention", "MultiHeadAttention", "GroupQueryAttention"} <= checked
+    assert {"Add", "Dot", "Attention", "MultiHeadAttention", "GroupQueryAttention",
+            "GraphConv"} <= checked
 
 
 # --------------------------------------------------------------------------- nodes
