@@ -322,10 +322,17 @@ class TrainingPanel(QWidget):
         self._status_row = status
 
     def _build_plots(self):
+        """The plot grid's widget; its plots are made the first time they are shown."""
         self.plots = PlotGrid()
         self.plots.setBackground("w")
         self.plots.ci.layout.setSpacing(2)
-        P = self.plot_items = {}
+        self.plot_items: dict[str, pg.PlotItem] = {}
+
+    def _ensure_plots(self) -> None:
+        """Make the eight plots (a third of a second): not at start-up, only once needed."""
+        if self.plot_items:
+            return
+        P = self.plot_items
         P["batch"] = _new_plot(self.plots, 0, 0, "Loss per batch", "step", log_y=True)
         P["loss"] = _new_plot(self.plots, 0, 1, "Loss per epoch", "epoch", log_y=True)
         P["metrics"] = _new_plot(self.plots, 0, 2, "Metrics per epoch", "epoch")
@@ -352,6 +359,8 @@ class TrainingPanel(QWidget):
         self.heat_image.setColorMap(pg.colormap.get("inferno"))
         P["heat"].addItem(self.heat_image)
         P["heat"].setDownsampling(auto=False)
+        self._dirty.update(EPOCH_PLOTS)  # whatever a run gathered before the plots existed
+        self._batch_pending = self.batch.n > 0
 
     # ------------------------------------------------------------------ document
 
@@ -612,6 +621,7 @@ class TrainingPanel(QWidget):
 
     def showEvent(self, event):
         super().showEvent(event)
+        self._ensure_plots()
         if self.worker.state is not None:
             QTimer.singleShot(0, self, self._redraw_now)  # what was not drawn while hidden
 
@@ -647,7 +657,13 @@ class TrainingPanel(QWidget):
         self._draw_spent = 0.0  # seconds spent in setData while drawing (painting is apart)
         self._draw_start = time.perf_counter()
         self._paint_base = self.plots.paint_total
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        self.layer_combo.blockSignals(False)
+        self.progress.setValue(0)
         P = self.plot_items
+        if not P:
+            return
         for key in ("loss", "metrics", "grad"):
             plot = P[key]
             for item in list(plot.listDataItems()):
@@ -658,10 +674,6 @@ class TrainingPanel(QWidget):
             curve.setData([], [])
         self.grad_bars.setOpts(x=[], height=[])
         self.heat_image.clear()
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.blockSignals(False)
-        self.progress.setValue(0)
 
     def refresh(self, force: bool = False) -> None:
         """One timer tick: take the events gathered since the last one and redraw once.
@@ -701,6 +713,7 @@ class TrainingPanel(QWidget):
         if not force and not self.plots.isVisible():
             self._batch_pending = batch_changed  # a dock behind another tab: draw when shown
             return
+        self._ensure_plots()
         # The plots are redrawn only while drawing them (setData and painting) has cost
         # at most PAINT_BUDGET of the time so far: a fast machine redraws at every tick,
         # a slow one less often (but at least once a second), and training keeps the
@@ -838,6 +851,8 @@ class TrainingPanel(QWidget):
         return curve
 
     def _draw_heatmap(self):
+        if not self.plot_items:
+            return
         layer = self.layer_combo.currentText()
         hists = self.histograms.get(layer)
         if not hists:
