@@ -319,13 +319,19 @@ class _Progress:
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.last_epoch_line = None
 
+    def line(self, ev) -> str | None:
+        """The line an event prints above the bar (None: nothing)."""
+        if ev.kind != "epoch":
+            return None
+        logs = ev.payload["logs"]
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
+                          if k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+        return f"epoch {ev.payload['epoch']}: {shown}"
+
     def update(self):
         for ev in self.state.drain():
-            if ev.kind == "epoch" and not self.quiet:
-                logs = ev.payload["logs"]
-                shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
-                                  if k in ("loss", "accuracy", "val_loss", "val_accuracy"))
-                line = f"epoch {ev.payload['epoch']}: {shown}"
+            line = None if self.quiet else self.line(ev)
+            if line is not None:
                 if self.tty:
                     self.stream.write("\r\033[K")
                 self.stream.write(line + "\n")
@@ -396,10 +402,13 @@ def cmd_train(args) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        models = {project.main_name: result.model}
-        for name, model in (result.models or {}).items():
-            models.setdefault(name, model)
-        project.save(out / "project.lforge", models=models)
+        if result.project is not None:  # a search: the best trial's project, with its weights
+            result.project.save(out / "project.lforge")
+        else:
+            models = {project.main_name: result.model}
+            for name, model in (result.models or {}).items():
+                models.setdefault(name, model)
+            project.save(out / "project.lforge", models=models)
     payload = result.to_json()
     if args.json:
         _print_json(payload)
@@ -415,6 +424,73 @@ def cmd_train(args) -> int:
         if args.out:
             print(f"wrote {Path(args.out) / 'project.lforge'}")
     return 0 if result.stopped != "nan" else 1
+
+
+class _SearchProgress(_Progress):
+    """The progress bar of a search: one line per finished trial."""
+
+    def line(self, ev) -> str | None:
+        if ev.kind != "trial":
+            return None
+        t = ev.payload
+        params = ", ".join(f"{k}={_short_value(v)}" for k, v in t["params"].items())
+        if t["status"] != "ok":
+            return f"trial {t['number']}: {params} -> failed: {t['message']}"
+        return f"trial {t['number']}: {params} -> {t['score']:.4f} ({t['seconds']:.1f} s)"
+
+
+def _short_value(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else json.dumps(v) if isinstance(v, list) else str(v)
+
+
+def cmd_search(args) -> int:
+    from models import search
+    from models.runner import RunState, run_in_thread
+    from models.training import TrainingError
+
+    project = load_any(args.file)
+    problems = search.problems(project)
+    if problems:
+        raise CommandError(f"{args.file}: " + "; ".join(problems))
+    if project.dataset is None:
+        raise CommandError(f"{args.file}: the project has no data to search on")
+    if args.trials is not None and args.trials < 1:
+        raise CommandError("--trials must be at least 1")
+    state = RunState()
+    job = lambda st: search.run_search(project, state=st, algorithm=args.algorithm,  # noqa: E731
+                                       trials=args.trials, quick=args.quick, out_dir=args.out)
+    _, thread = run_in_thread(job, state)
+    bar = _SearchProgress(state, sys.stderr if args.json else sys.stdout, quiet=False)
+    try:
+        while thread.is_alive():
+            thread.join(0.25)
+            bar.update()
+    except KeyboardInterrupt:
+        state.cancel()
+        print("\nstopping: keeping the trials finished so far...", file=sys.stderr)
+        thread.join()
+    bar.close()
+    if state.error:
+        raise CommandError(state.error)
+    found = state.result
+    if found is None:
+        raise CommandError("the search was cancelled before it started")
+    payload = found.to_json()
+    if args.out and found.best_project is not None:
+        path = found.best_project.save(Path(args.out) / "best.lforge")
+        payload["best_project"] = str(path)
+    if args.json:
+        _print_json(payload)
+    else:
+        print(found.message)
+        best = found.best_trial
+        if best is not None:
+            for k, v in best.params.items():
+                print(f"  {k} = {_short_value(v)}")
+        if payload.get("best_project"):
+            print(f"wrote {payload['best_project']}")
+        print(f"{len(found.trials)} trials in {found.seconds:.1f} s")
+    return 0 if found.best is not None else 1
 
 
 def cmd_gallery(args) -> int:
@@ -498,6 +574,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distribute", choices=["mirrored", "multi-worker"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("search", help="search the parameters marked as ranges (keras-tuner)")
+    p.add_argument("file", help=".lforge or gallery:SLUG with marked ranges")
+    p.add_argument("--trials", type=int, help="the trial budget (default: the project's)")
+    p.add_argument("--algorithm", choices=["random", "hyperband", "bayesian"])
+    p.add_argument("--quick", action="store_true", help="train each trial with the quick preset")
+    p.add_argument("--out", metavar="DIR", help="write the best project (best.lforge) and trials")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("gallery", help="list the architecture gallery or start from a template")
     gsub = p.add_subparsers(dest="gallery_cmd", metavar="list|new")
