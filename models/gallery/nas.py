@@ -5,13 +5,13 @@ from models.gallery import register
 
 # The ranges marked on the CNN template's layers and recipe (see models.search).
 NAS_SPACE = [
-    {"node": "conv_1", "param": "filters", "type": "int", "min": 8, "max": 32, "step": 8},
+    {"node": "conv_1", "param": "filters", "type": "int", "min": 16, "max": 48, "step": 16},
     {"node": "conv_2", "param": "kernel_size", "type": "int", "min": 2, "max": 3, "step": 1},
-    {"node": "conv_3", "param": "filters", "type": "int", "min": 16, "max": 64, "step": 16},
-    {"node": "dropout", "param": "rate", "type": "float", "min": 0.1, "max": 0.5},
-    {"node": "dense", "param": "units", "type": "int", "min": 32, "max": 128, "step": 32},
+    {"node": "conv_3", "param": "filters", "type": "int", "min": 32, "max": 64, "step": 16},
+    {"node": "dropout", "param": "rate", "type": "float", "min": 0.1, "max": 0.4},
+    {"node": "dense", "param": "units", "type": "int", "min": 64, "max": 128, "step": 32},
     {"node": "dense", "param": "activation", "type": "choice", "values": ["relu", "tanh", "gelu"]},
-    {"recipe": "learning_rate", "type": "float", "min": 1e-3, "max": 1e-2, "log": True},
+    {"recipe": "learning_rate", "type": "float", "min": 2e-3, "max": 1e-2, "log": True},
 ]
 
 
@@ -25,9 +25,9 @@ def nas():
     project.recipe.update({
         "epochs": 30,
         "batch_size": 64,
-        "quick": {"epochs": 6},
+        "quick": {"epochs": 10},
         "search": {"space": [dict(e) for e in NAS_SPACE], "algorithm": "bayesian",
-                   "trials": 8, "objective": "val_accuracy", "as_training": True},
+                   "trials": 8, "objective": "val_loss", "as_training": True},
     })
     project.meta["explanation"] = (
         "Instead of fixing every width and rate by hand, the network's open choices are "
