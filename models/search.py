@@ -157,7 +157,7 @@ def searchable(key: str, meta: dict | None, value: Any) -> str | None:
     """
     meta = meta or {}
     kind = meta.get("type")
-    if key in ("name", "trainable", "dtype", "seed") or isinstance(value, dict):
+    if key in ("name", "trainable", "dtype", "seed", "data_format") or isinstance(value, dict):
         return None
     if isinstance(value, bool):
         return "choice"
