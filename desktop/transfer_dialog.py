@@ -89,7 +89,7 @@ class TransferDialog(QDialog):
         layout.addWidget(self.buttons)
         self._describe_head()
         self._update()
-        self.resize(560, 300)
+        self.resize(560, 250)
 
     # ------------------------------------------------------------------ choosing
 
@@ -137,9 +137,12 @@ class TransferDialog(QDialog):
         keep = self.keep_combo.currentData()
         if self.base is None or keep is None:
             return
-        for name in kept_layers(self.base.graph, keep):
-            if not self.base.graph.nodes[name].is_input:
-                self.freeze_combo.addItem(name, name)
+        kept = [n for n in kept_layers(self.base.graph, keep) if not self.base.graph.nodes[n].is_input]
+        for i, name in enumerate(kept):
+            text = name if i == 0 else f"{name} and the {i} layer{'s' if i > 1 else ''} before it"
+            if i == len(kept) - 1:
+                text = f"{name}: every kept layer (feature extraction)"
+            self.freeze_combo.addItem(text, name)
 
     def select(self, keep: str, freeze: str | None) -> None:
         """Choose the cut and the frozen part by layer name (as picking them in the combos)."""
@@ -160,8 +163,7 @@ class TransferDialog(QDialog):
         name = spec.get("name") or Path(str(spec.get("path", "data"))).name
         whose = "the current project's" if self.current is not None and \
             self.current.dataset is not None else "the base's"
-        self.head_label.setText(f"a Dense layer sized for {whose} data ({name}): its classes "
-                                "or targets")
+        self.head_label.setText(f"{_head_text(spec)}, for {whose} data ({name})")
 
     def _update(self):
         ready = self.base is not None and self._data_spec() is not None and not self.working
@@ -209,6 +211,20 @@ class TransferDialog(QDialog):
         self.working = False
         self.create_button.setText("Create")
         self._fail(message)
+
+
+def _head_text(spec: dict) -> str:
+    """The new head in words; exact for built-in data (its classes are known without loading it)."""
+    from models.data import list_builtin
+
+    if spec.get("source") == "builtin":
+        entry = next((b for b in list_builtin() if b["name"] == spec.get("name")), None)
+        if entry is not None and entry["classes"]:
+            k = int(entry["classes"])
+            if entry["task"] == "binary":
+                return "Dense(1, sigmoid): two classes"
+            return f"Dense({k}, softmax): {k} classes"
+    return "a Dense layer sized from the data's classes or targets when it is built"
 
 
 __all__ = ["TransferDialog"]

@@ -36,15 +36,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.panels.evaluation import style_plot
+from desktop.panels.evaluation import add_legend, style_plot
 from desktop.workers import RunWorker
 from models import search
 
 REDRAW_MS = 200
 BEST_BRUSH = QColor("#d7f0d2")
 FAILED_COLOR = QColor("#9e9e9e")
-FIXED_COLUMNS = ("#", "status")
-TAIL_COLUMNS = ("score", "epochs", "seconds")
+# The score comes first after the status, so it is in view however many ranges are marked.
+FIXED_COLUMNS = ("#", "status", "score")
+TAIL_COLUMNS = ("epochs", "seconds")
+SCORE_COLUMN = 2
+MAX_TICKED_TRIALS = 25   # up to this many trials, every trial number gets a tick
 
 
 class SearchPanel(QWidget):
@@ -173,13 +176,15 @@ class SearchPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.plot_widget = pg.PlotWidget(background="w")
         self.plot = style_plot(self.plot_widget.getPlotItem(), "Score per trial", "trial", "score")
-        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        for side in ("bottom", "left"):  # trial numbers and scores read as they are
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         self.plot.showGrid(x=False, y=True, alpha=0.15)
-        self.points = pg.ScatterPlotItem(size=8, pen=None, brush=pg.mkBrush("#1f77b4"))
-        self.best_line = pg.PlotDataItem(pen=pg.mkPen("#2e7d32", width=2), stepMode=None)
+        self.legend = add_legend(self.plot)
+        self.best_line = self.plot.plot(pen=pg.mkPen("#2e7d32", width=2), name="best so far")
+        self.points = pg.ScatterPlotItem(size=8, pen=None, brush=pg.mkBrush("#1f77b4"),
+                                         name="trial")
         self.best_point = pg.ScatterPlotItem(size=16, symbol="star", pen=pg.mkPen("#1b5e20"),
-                                             brush=pg.mkBrush("#ffd54f"))
-        self.plot.addItem(self.best_line)
+                                             brush=pg.mkBrush("#ffd54f"), name="best trial")
         self.plot.addItem(self.points)
         self.plot.addItem(self.best_point)
         self.splitter = QSplitter(Qt.Horizontal)
@@ -187,6 +192,7 @@ class SearchPanel(QWidget):
         self.splitter.addWidget(self.plot_widget)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([600, 400])  # the table is what the panel is for
 
     # ------------------------------------------------------------------ document
 
@@ -413,7 +419,12 @@ class SearchPanel(QWidget):
         marks = search.space(self.doc.project.recipe) if self.doc is not None else []
         self._columns = [search.mark_name(m) for m in marks]
         headers = list(FIXED_COLUMNS) + self._columns + list(TAIL_COLUMNS)
-        headers[headers.index("score")] = self._objective()[0]
+        objective, direction = self._objective()
+        headers[headers.index("score")] = objective
+        # Scores fall when lower is better: the legend takes the corner they leave free.
+        corner = (1, 0) if direction == "min" else (1, 1)
+        self.legend.anchor(itemPos=corner, parentPos=corner,
+                           offset=(-5, 5) if direction == "min" else (-5, -5))
         self.table.setRowCount(0)
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
@@ -449,11 +460,11 @@ class SearchPanel(QWidget):
         status = {"ok": "done", "failed": "failed"}.get(t["status"], t["status"])
         if t["status"] == "running" and t.get("epochs"):
             status = f"epoch {t['epochs']}"
-        cells = [str(number), status]
+        score = t.get("score")
+        cells = [str(number), status, "" if score is None else f"{score:.4f}"]
         params = t.get("params") or {}
         cells += [_cell(params.get(name)) for name in self._columns]
-        score = t.get("score")
-        cells += ["" if score is None else f"{score:.4f}", str(t.get("epochs") or ""),
+        cells += [str(t.get("epochs") or ""),
                   "" if t.get("seconds") is None else f"{t['seconds']:.1f}"]
         for col, text in enumerate(cells):
             item = self.table.item(row, col)
@@ -514,7 +525,13 @@ class SearchPanel(QWidget):
         self.points.setData(xs, ys)
         direction = self._objective()[1]
         running = np.maximum.accumulate(ys) if direction == "max" else np.minimum.accumulate(ys)
-        self.best_line.setData(xs, running)
+        # A step: the best so far holds until a trial beats it.
+        step_x = np.repeat(xs, 2)[1:]
+        step_y = np.repeat(running, 2)[:-1]
+        self.best_line.setData(step_x, step_y)
+        ticks = [(n, str(int(n))) for n in xs] if len(xs) <= MAX_TICKED_TRIALS else None
+        self.plot.getAxis("bottom").setTicks([ticks] if ticks else None)
+        self.plot.setXRange(xs.min() - 0.5, xs.max() + 0.5, padding=0)
         best = self.best_number()
         score = self.trials[best]["score"]
         self.best_point.setData([best], [score])

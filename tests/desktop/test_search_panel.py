@@ -158,15 +158,16 @@ def test_a_search_started_from_inspector_marks_fills_the_table_and_opens_the_bes
     assert result is not None and len(result.trials) == 3
     table = search_panel.table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    assert headers == ["#", "status", "hidden.units", "hidden.activation", "val_accuracy",
+    assert headers == ["#", "status", "val_accuracy", "hidden.units", "hidden.activation",
                        "epochs", "seconds"]
     assert table.rowCount() == 3
     best_row = [t.number for t in result.trials].index(result.best)
-    for row in range(3):
+    for row, trial in enumerate(result.trials):
         assert table.item(row, 1).text() == "done"
-        assert table.item(row, 4).text() == f"{result.trials[row].score:.4f}"
+        assert table.item(row, 2).text() == f"{trial.score:.4f}"
+        assert table.item(row, 3).text() == str(trial.params["hidden.units"])
         assert table.item(row, 0).font().bold() == (row == best_row)
-    assert table.item(best_row, 4).background().color().name() == "#d7f0d2"
+    assert table.item(best_row, 2).background().color().name() == "#d7f0d2"
     assert len(search_panel.points.data) == 3 and search_panel.best_point.data["x"][0] == result.best
     assert search_panel.open_button.isEnabled()
     with qtbot.waitSignal(search_panel.sig_open_project, timeout=5_000) as opened:
