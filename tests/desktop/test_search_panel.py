@@ -114,6 +114,35 @@ def test_choices_rates_recipe_settings_and_repeats_can_be_marked(qtbot, inspecto
     assert search.problems(doc.project) == []
 
 
+def test_marks_made_in_the_inspector_are_searched_by_layerforge_search(
+        qtbot, inspector, make_doc, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    doc = make_doc(tiny_project())
+    inspector.set_document(doc)
+    inspector.show_node("dropout")
+    _mark(qtbot, inspector, "rate")
+    inspector.show_node(None)
+    _mark(qtbot, inspector, "batch_size", recipe=True)
+    path = doc.save(tmp_path / "marked.lforge")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-m", "models.cli", "search", str(path), "--trials", "2",
+                          "--json"], capture_output=True, text=True, cwd=root, timeout=600,
+                         env=dict(os.environ))
+    assert out.returncode == 0, out.stderr[-1500:]
+    payload = json.loads(out.stdout.strip().splitlines()[-1])
+    marks = {m["param"] if "param" in m else m["recipe"]: m
+             for m in search.space(doc.project.recipe)}
+    for trial in payload["trials"]:
+        rate, batch = trial["params"]["dropout.rate"], trial["params"]["recipe.batch_size"]
+        assert marks["rate"]["min"] <= rate <= marks["rate"]["max"]
+        assert batch in marks["batch_size"]["values"]
+
+
 def test_marks_follow_a_rename_and_lock_while_training(qtbot, inspector, make_doc):
     doc = make_doc(tiny_project())
     inspector.set_document(doc)
