@@ -351,11 +351,33 @@ class _Progress:
             self.stream.flush()
 
 
-def cmd_train(args) -> int:
-    import time
+def _run_watched(job, bar: "_Progress", stop_note: str):
+    """Run ``job(state)`` on a thread while ``bar`` draws its progress; returns its result.
 
-    from models.runner import RunState, run_in_thread
-    from models.training import TrainingError, train
+    Ctrl+C asks the run to stop at its next checkpoint (it keeps what it has)
+    instead of killing it; an error in the run becomes a :class:`CommandError`.
+    """
+    from models.runner import run_in_thread
+
+    state = bar.state
+    _, thread = run_in_thread(job, state)
+    try:
+        while thread.is_alive():
+            thread.join(0.25)
+            bar.update()
+    except KeyboardInterrupt:
+        state.cancel()
+        print(f"\n{stop_note}", file=sys.stderr)
+        thread.join()
+    bar.close()
+    if state.error:
+        raise CommandError(state.error)
+    return state.result
+
+
+def cmd_train(args) -> int:
+    from models.runner import RunState
+    from models.training import train
 
     project = load_any(args.file)
     notes = []
@@ -377,25 +399,12 @@ def cmd_train(args) -> int:
         dataset = None
         if project.dataset is None:
             raise CommandError("the project has no data; give --data builtin:NAME or a file")
-    state = RunState()
     job = lambda st: train(project, state=st, dataset=dataset, quick=args.quick,  # noqa: E731
                            epochs=args.epochs, batch_size=args.batch_size,
                            xla=True if args.xla else None, out_dir=args.out,
                            distribute=args.distribute)
-    _, thread = run_in_thread(job, state)
-    bar = _Progress(state, sys.stderr if args.json else sys.stdout, quiet=False)
-    try:
-        while thread.is_alive():
-            thread.join(0.25)
-            bar.update()
-    except KeyboardInterrupt:
-        state.cancel()
-        print("\nstopping: keeping the best weights so far...", file=sys.stderr)
-        thread.join()
-    bar.close()
-    if state.error:
-        raise CommandError(state.error)
-    result = state.result
+    bar = _Progress(RunState(), sys.stderr if args.json else sys.stdout, quiet=False)
+    result = _run_watched(job, bar, "stopping: keeping the best weights so far...")
     if result is None:
         raise CommandError("training was cancelled before it started")
     result.notes = notes + [n for n in result.notes if n not in notes]
@@ -445,8 +454,7 @@ def _short_value(v) -> str:
 
 def cmd_search(args) -> int:
     from models import search
-    from models.runner import RunState, run_in_thread
-    from models.training import TrainingError
+    from models.runner import RunState
 
     project = load_any(args.file)
     problems = search.problems(project)
@@ -456,23 +464,10 @@ def cmd_search(args) -> int:
         raise CommandError(f"{args.file}: the project has no data to search on")
     if args.trials is not None and args.trials < 1:
         raise CommandError("--trials must be at least 1")
-    state = RunState()
     job = lambda st: search.run_search(project, state=st, algorithm=args.algorithm,  # noqa: E731
                                        trials=args.trials, quick=args.quick, out_dir=args.out)
-    _, thread = run_in_thread(job, state)
-    bar = _SearchProgress(state, sys.stderr if args.json else sys.stdout, quiet=False)
-    try:
-        while thread.is_alive():
-            thread.join(0.25)
-            bar.update()
-    except KeyboardInterrupt:
-        state.cancel()
-        print("\nstopping: keeping the trials finished so far...", file=sys.stderr)
-        thread.join()
-    bar.close()
-    if state.error:
-        raise CommandError(state.error)
-    found = state.result
+    bar = _SearchProgress(RunState(), sys.stderr if args.json else sys.stdout, quiet=False)
+    found = _run_watched(job, bar, "stopping: keeping the trials finished so far...")
     if found is None:
         raise CommandError("the search was cancelled before it started")
     payload = found.to_json()

@@ -23,20 +23,18 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QProgressBar,
     QPushButton,
-    QSizePolicy,
     QSpinBox,
     QSplitter,
     QStyle,
     QTableWidget,
     QTableWidgetItem,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.panels.evaluation import add_legend, style_plot
+from desktop.panels.run_controls import progress_row, reconnect, run_button, show_message
 from desktop.workers import RunWorker
 from models import search
 
@@ -104,15 +102,8 @@ class SearchPanel(QWidget):
         for act in self.actions_by_name.values():
             self.addAction(act)
 
-        def button(act):
-            b = QToolButton()
-            b.setDefaultAction(act)
-            b.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-            b.setMinimumWidth(84)
-            return b
-
-        self.start_button = button(self.start_action)
-        self.stop_button = button(self.stop_action)
+        self.start_button = run_button(self.start_action)
+        self.stop_button = run_button(self.stop_action)
         self.algorithm_combo = QComboBox()
         for key, title in search.ALGORITHMS.items():
             self.algorithm_combo.addItem(title, key)
@@ -149,18 +140,7 @@ class SearchPanel(QWidget):
         row.addWidget(self.open_button)
         self._controls_row = row
 
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setFormat("ready")
-        self.progress.setTextVisible(True)
-        self.message_label = QLabel("")
-        self.message_label.setWordWrap(True)
-        self.message_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.message_label.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
-        status = QHBoxLayout()
-        status.addWidget(self.progress, 2)
-        status.addWidget(self.message_label, 3)
-        self._status_row = status
+        self._status_row, self.progress, self.message_label = progress_row()
         self.space_label = QLabel("")
         self.space_label.setWordWrap(True)
         self.space_label.setTextFormat(Qt.RichText)
@@ -197,19 +177,10 @@ class SearchPanel(QWidget):
     # ------------------------------------------------------------------ document
 
     def set_document(self, doc) -> None:
-        if self.doc is not None:
-            for sig, slot in ((self.doc.sig_project_changed, self._load_settings),
-                              (self.doc.sig_reset, self._on_doc_reset),
-                              (self.doc.sig_graph_event, self._on_graph_event)):
-                try:
-                    sig.disconnect(slot)
-                except (RuntimeError, TypeError):
-                    pass
+        reconnect(self.doc, doc, (("sig_project_changed", self._load_settings),
+                                  ("sig_reset", self._on_doc_reset),
+                                  ("sig_graph_event", self._on_graph_event)))
         self.doc = doc
-        if doc is not None:
-            doc.sig_project_changed.connect(self._load_settings)
-            doc.sig_reset.connect(self._on_doc_reset)
-            doc.sig_graph_event.connect(self._on_graph_event)
         self._load_settings()
 
     def _load_settings(self):
@@ -539,10 +510,7 @@ class SearchPanel(QWidget):
                            size="10pt")
 
     def _show_message(self, text: str, kind: str = "info") -> None:
-        color = {"error": "#c62828", "warn": "#b26a00", "ok": "#2e7d32"}.get(kind, "#333")
-        self.message_label.setStyleSheet(f"color: {color};" + (" font-weight: bold;"
-                                                              if kind == "error" else ""))
-        self.message_label.setText(text)
+        show_message(self.message_label, text, kind)
         self.sig_message.emit(text)
 
 

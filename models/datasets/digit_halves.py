@@ -48,7 +48,7 @@ def load_second_half(seed: int = 0, labels_per_class: int = 20, **_options) -> D
                    x_test=x[test], y_test=y[test], task="classification",
                    class_names=[str(c) for c in SECOND], name="digits-5-9", modality="image",
                    target_name="digit",
-                   notes=[f"8x8 digit images of classes 5 to 9, labelled 0 to 4 in that order",
+                   notes=["8x8 digit images of classes 5 to 9, labelled 0 to 4 in that order",
                           f"{per_class} labelled training images per class ({len(train)} in all, "
                           f"seed {seed}); the other {len(test)} are the test split; no "
                           "validation split"])

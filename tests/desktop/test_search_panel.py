@@ -4,22 +4,11 @@ import pytest
 from PySide6.QtCore import Qt
 
 from models import search
+from tests.desktop.test_main_window import window  # noqa: F401  (the main window fixture)
+from tests.desktop.test_panels import _settle, _type_into
 from tests.models.test_search import tiny_project
 
 FINISH_MS = 180_000
-
-
-def _settle(qtbot, doc):
-    if doc.validation_pending:
-        with qtbot.waitSignal(doc.sig_validated, timeout=60_000):
-            pass
-    return doc.report
-
-
-def _type_into(qtbot, edit, text):
-    edit.selectAll()
-    qtbot.keyClicks(edit, text)
-    qtbot.keyClick(edit, Qt.Key_Return)
 
 
 @pytest.fixture
@@ -244,23 +233,7 @@ def test_a_search_that_cannot_start_says_why(qtbot, search_panel, make_doc):
 # --------------------------------------------------------------------------- main window
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("LAYERFORGE_RECOVERY_DIR", str(tmp_path / "appdata"))
-    from PySide6.QtCore import QCoreApplication
-
-    QCoreApplication.setOrganizationName("LayerForgeTests")
-    from desktop.main_window import MainWindow
-
-    w = MainWindow(offer_recovery=False)
-    w.show()
-    yield w
-    w.doc.undo_stack.setClean()
-    w.close()
-    w.deleteLater()
-
-
-def test_the_search_dock_sits_with_training_and_the_best_opens_unsaved(qtbot, window):
+def test_the_search_dock_sits_with_training_and_the_best_opens_unsaved(qtbot, window):  # noqa: F811
     assert window.tabifiedDockWidgets(window.search_dock)
     assert window.search_dock in window.tabifiedDockWidgets(window.training_dock)
     train_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Train")
