@@ -319,19 +319,13 @@ class _Progress:
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.last_epoch_line = None
 
-    def line(self, ev) -> str | None:
-        """The line an event prints above the bar (None: nothing)."""
-        if ev.kind != "epoch":
-            return None
-        logs = ev.payload["logs"]
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
-                          if k in ("loss", "accuracy", "val_loss", "val_accuracy"))
-        return f"epoch {ev.payload['epoch']}: {shown}"
-
     def update(self):
         for ev in self.state.drain():
-            line = None if self.quiet else self.line(ev)
-            if line is not None:
+            if ev.kind == "epoch" and not self.quiet:
+                logs = ev.payload["logs"]
+                shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
+                                  if k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+                line = f"epoch {ev.payload['epoch']}: {shown}"
                 if self.tty:
                     self.stream.write("\r\033[K")
                 self.stream.write(line + "\n")
@@ -351,33 +345,11 @@ class _Progress:
             self.stream.flush()
 
 
-def _run_watched(job, bar: "_Progress", stop_note: str):
-    """Run ``job(state)`` on a thread while ``bar`` draws its progress; returns its result.
-
-    Ctrl+C asks the run to stop at its next checkpoint (it keeps what it has)
-    instead of killing it; an error in the run becomes a :class:`CommandError`.
-    """
-    from models.runner import run_in_thread
-
-    state = bar.state
-    _, thread = run_in_thread(job, state)
-    try:
-        while thread.is_alive():
-            thread.join(0.25)
-            bar.update()
-    except KeyboardInterrupt:
-        state.cancel()
-        print(f"\n{stop_note}", file=sys.stderr)
-        thread.join()
-    bar.close()
-    if state.error:
-        raise CommandError(state.error)
-    return state.result
-
-
 def cmd_train(args) -> int:
-    from models.runner import RunState
-    from models.training import train
+    import time
+
+    from models.runner import RunState, run_in_thread
+    from models.training import TrainingError, train
 
     project = load_any(args.file)
     notes = []
@@ -399,12 +371,25 @@ def cmd_train(args) -> int:
         dataset = None
         if project.dataset is None:
             raise CommandError("the project has no data; give --data builtin:NAME or a file")
+    state = RunState()
     job = lambda st: train(project, state=st, dataset=dataset, quick=args.quick,  # noqa: E731
                            epochs=args.epochs, batch_size=args.batch_size,
                            xla=True if args.xla else None, out_dir=args.out,
                            distribute=args.distribute)
-    bar = _Progress(RunState(), sys.stderr if args.json else sys.stdout, quiet=False)
-    result = _run_watched(job, bar, "stopping: keeping the best weights so far...")
+    _, thread = run_in_thread(job, state)
+    bar = _Progress(state, sys.stderr if args.json else sys.stdout, quiet=False)
+    try:
+        while thread.is_alive():
+            thread.join(0.25)
+            bar.update()
+    except KeyboardInterrupt:
+        state.cancel()
+        print("\nstopping: keeping the best weights so far...", file=sys.stderr)
+        thread.join()
+    bar.close()
+    if state.error:
+        raise CommandError(state.error)
+    result = state.result
     if result is None:
         raise CommandError("training was cancelled before it started")
     result.notes = notes + [n for n in result.notes if n not in notes]
@@ -435,26 +420,46 @@ def cmd_train(args) -> int:
     return 0 if result.stopped != "nan" else 1
 
 
-class _SearchProgress(_Progress):
-    """The progress bar of a search: one line per finished trial."""
+def _watch(job, *, stream, quiet: bool = False, stopping: str | None = None):
+    """Run ``job(state)`` on a thread with a progress bar on ``stream``; returns its RunState.
 
-    def line(self, ev) -> str | None:
-        if ev.kind != "trial":
-            return None
-        t = ev.payload
-        params = ", ".join(f"{k}={_short_value(v)}" for k, v in t["params"].items())
-        if t["status"] != "ok":
-            return f"trial {t['number']}: {params} -> failed: {t['message']}"
-        return f"trial {t['number']}: {params} -> {t['score']:.4f} ({t['seconds']:.1f} s)"
+    Ctrl+C cancels the job. With ``stopping``, that message is shown and the job's
+    own ending is awaited (training keeps its best weights); without, the
+    interrupt goes on up once the job has stopped.
+    """
+    from models.runner import RunState, run_in_thread
+
+    state = RunState()
+    _, thread = run_in_thread(job, state)
+    bar = _Progress(state, stream, quiet=quiet)
+    try:
+        while thread.is_alive():
+            thread.join(0.25)
+            bar.update()
+    except KeyboardInterrupt:
+        state.cancel()
+        if stopping is None:
+            thread.join()
+            raise
+        print("\n" + stopping, file=sys.stderr)
+        thread.join()
+    bar.close()
+    return state
 
 
 def _short_value(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else json.dumps(v) if isinstance(v, list) else str(v)
 
 
+def _trial_line(t: dict) -> str:
+    params = ", ".join(f"{k}={_short_value(v)}" for k, v in t["params"].items())
+    if t["status"] != "ok":
+        return f"trial {t['number']}: {params} -> failed: {t['message']}"
+    return f"trial {t['number']}: {params} -> {t['score']:.4f} ({t['seconds']:.1f} s)"
+
+
 def cmd_search(args) -> int:
     from models import search
-    from models.runner import RunState
 
     project = load_any(args.file)
     problems = search.problems(project)
@@ -464,10 +469,22 @@ def cmd_search(args) -> int:
         raise CommandError(f"{args.file}: the project has no data to search on")
     if args.trials is not None and args.trials < 1:
         raise CommandError("--trials must be at least 1")
-    job = lambda st: search.run_search(project, state=st, algorithm=args.algorithm,  # noqa: E731
-                                       trials=args.trials, quick=args.quick, out_dir=args.out)
-    bar = _SearchProgress(RunState(), sys.stderr if args.json else sys.stdout, quiet=False)
-    found = _run_watched(job, bar, "stopping: keeping the trials finished so far...")
+    stream = sys.stderr if args.json else sys.stdout
+    tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def show_trial(ev):  # from the search's thread, as each trial ends
+        if ev.kind == "trial":
+            stream.write(("\r\033[K" if tty else "") + _trial_line(ev.payload) + "\n")
+
+    def job(st):
+        st.subscribe(show_trial)
+        return search.run_search(project, state=st, algorithm=args.algorithm, trials=args.trials,
+                                 quick=args.quick, out_dir=args.out)
+
+    state = _watch(job, stream=stream, stopping="stopping: keeping the trials finished so far...")
+    if state.error:
+        raise CommandError(state.error)
+    found = state.result
     if found is None:
         raise CommandError("the search was cancelled before it started")
     payload = found.to_json()
