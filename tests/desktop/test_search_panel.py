@@ -304,3 +304,21 @@ def test_a_base_without_weights_is_refused_in_words(qtbot, tmp_path):
     assert "has no trained weights" in dialog.error.text() and not dialog.create_button.isEnabled()
     assert not dialog.set_base_path(tmp_path / "missing.lforge")
     assert "no such file" in dialog.error.text()
+
+
+def test_training_a_project_that_searches_hands_its_trials_to_the_search_panel(
+        qtbot, window):  # noqa: F811
+    project = tiny_project()
+    project.recipe = search.with_mark(project.recipe, "hidden", "units",
+                                      {"type": "int", "min": 4, "max": 16, "step": 4})
+    project.recipe = search.with_settings(project.recipe, trials=2, as_training=True)
+    window._load_project(project)
+    _settle(qtbot, window.doc)
+    with qtbot.waitSignal(window.training.sig_training_finished, timeout=FINISH_MS) as finished:
+        assert window.training.start()
+    payload, ok = finished.args
+    assert ok and payload["quality"]["metric"] == "test_accuracy"
+    # The best trial's graph is not the one on the canvas: its weights stay out of this project.
+    assert not window.doc.project.has_weights()
+    assert len(window.search_panel.trials) == 2 and window.search_panel.open_button.isEnabled()
+    assert window.search_panel.best_project.graph.node("hidden").config["units"] in (4, 8, 12, 16)
