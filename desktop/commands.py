@@ -232,3 +232,41 @@ class ProjectStateCommand(QUndoCommand):
 
     def undo(self):
         self._apply(self.before)
+
+
+class SetRecipeCommand(QUndoCommand):
+    """A change to the recipe alone (search marks and settings); the graph is not touched.
+
+    Quick repeats with the same ``merge_key`` (spin-box arrows on a range's
+    ends) merge into one step, as parameter edits do.
+    """
+
+    ID = 1003
+    MERGE_SECONDS = 1.5
+
+    def __init__(self, doc, text: str, before: dict, after: dict, merge_key: str | None = None):
+        import time
+
+        super().__init__(text)
+        self.doc, self.before, self.after = doc, copy.deepcopy(before), copy.deepcopy(after)
+        self.merge_key, self.when = merge_key, time.monotonic()
+
+    def id(self):
+        return self.ID if self.merge_key else -1
+
+    def mergeWith(self, other):
+        if (not isinstance(other, SetRecipeCommand) or other.merge_key != self.merge_key
+                or other.when - self.when > self.MERGE_SECONDS):
+            return False
+        self.after, self.when = copy.deepcopy(other.after), other.when
+        return True
+
+    def _apply(self, recipe: dict):
+        self.doc.project.recipe = copy.deepcopy(recipe)
+        self.doc.sig_project_changed.emit()
+
+    def redo(self):
+        self._apply(self.after)
+
+    def undo(self):
+        self._apply(self.before)

@@ -244,6 +244,11 @@ class Document(QObject):
     # ---------------------------------------------------------------- events
 
     def _on_graph_event(self, event: GraphEvent) -> None:
+        if event.kind == "node_renamed":
+            from models.search import follow_rename
+
+            # Search marks name their layer; they follow it (and follow it back on undo).
+            follow_rename(self.project.recipe, event.old_name, event.node)
         self.sig_graph_event.emit(event)
         self.schedule_validation()
 
@@ -480,9 +485,41 @@ class Document(QObject):
         """Replace the training recipe (one undo step)."""
         if recipe == self.project.recipe:
             return
-        before = self._state()
-        after = dict(before, recipe=recipe)
-        self.undo_stack.push(C.ProjectStateCommand(self, "Edit training recipe", before, after))
+        self.undo_stack.push(C.SetRecipeCommand(self, "Edit training recipe", self.project.recipe,
+                                                recipe))
+
+    @_unless_read_only(_NONE)
+    def set_search_mark(self, node: str | None, param: str, entry: dict | None) -> None:
+        """Mark ``node``'s ``param`` (``node=None``: a recipe setting) as a search range, or unmark it.
+
+        One undo step; the node's config is not touched (see :mod:`models.search`).
+        """
+        from models import search
+
+        recipe = self.project.recipe
+        new = search.with_mark(recipe, node, param, entry)
+        if new == recipe:
+            return
+        name = f"{node or 'recipe'}.{param}"
+        had = search.find_mark(recipe, node, param) is not None
+        text = (f"Search over {name}" if not had else
+                f"Stop searching {name}" if entry is None else f"Change the search range of {name}")
+        key = f"mark:{name}" if had and entry is not None else None
+        self.undo_stack.push(C.SetRecipeCommand(self, text, recipe, new, merge_key=key))
+
+    @_unless_read_only(_NONE)
+    def set_search_settings(self, **changes) -> None:
+        """Change the search's algorithm, trial budget or objective (one undo step)."""
+        from models import search
+
+        recipe = self.project.recipe
+        current = search.settings(recipe)
+        changes = {k: v for k, v in changes.items() if current.get(k) != v}
+        if not changes:
+            return
+        new = search.with_settings(recipe, **changes)
+        self.undo_stack.push(C.SetRecipeCommand(self, "Change the search settings", recipe, new,
+                                                merge_key="search:" + ",".join(sorted(changes))))
 
     def set_dataset(self, spec: dict | None) -> None:
         """Choose the project's data (one undo step)."""

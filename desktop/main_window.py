@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
         self._build_explain()
         self._build_deploy()
         self._build_data()
+        self._build_search()
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_MS)
         self._autosave_timer.timeout.connect(self.autosave)
@@ -163,6 +164,8 @@ class MainWindow(QMainWindow):
         A = self.actions = {}
         A["new"] = self._action("&New", self.new_project, QKeySequence.New, "Start an empty model")
         A["gallery"] = self._action("New from &Gallery…", self.new_from_gallery, "Ctrl+Shift+N")
+        A["transfer"] = self._action("New from &Trained Model…", self.new_from_trained_model, None,
+                                     "Keep a trained model's layers (some frozen) under a new head")
         A["open"] = self._action("&Open…", self.open_dialog, QKeySequence.Open)
         A["save"] = self._action("&Save", self.save, QKeySequence.Save)
         A["save_as"] = self._action("Save &As…", self.save_as, QKeySequence.SaveAs)
@@ -175,7 +178,7 @@ class MainWindow(QMainWindow):
         A["undo"], A["redo"] = undo, redo
 
         fm = mb.addMenu("&File")
-        for k in ("new", "gallery", "open"):
+        for k in ("new", "gallery", "transfer", "open"):
             fm.addAction(A[k])
         self.recent_menu = fm.addMenu("Open &Recent")
         self._fill_recent()
@@ -321,6 +324,60 @@ class MainWindow(QMainWindow):
         self.data_dock = self._dock("Data", self.data_panel, Qt.BottomDockWidgetArea)
         self.tabifyDockWidget(self.bottom_dock, self.data_dock)
         self.bottom_dock.raise_()
+
+    def _build_search(self):
+        """The Search dock (a search over the marked ranges, its trials), tabbed with Training."""
+        from desktop.panels.search import SearchPanel
+
+        self.search_panel = SearchPanel()
+        self.search_panel.set_document(self.doc)
+        self.search_dock = self._dock("Search", self.search_panel, Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.training_dock, self.search_dock)
+        self.bottom_dock.raise_()
+        self.search_panel.sig_message.connect(self.log_message)
+        self.search_panel.sig_open_project.connect(self.open_unsaved_project)
+        self.search_panel.worker.sig_started.connect(self._show_search)
+        # A template whose training is a search (nas): its trials and best model go here.
+        self.training.sig_training_finished.connect(self._on_training_searched)
+        bar = self.menuBar()
+        menu = next(a.menu() for a in bar.actions() if a.text().replace("&", "") == "Train")
+        menu.addSeparator()
+        for act in self.search_panel.actions_by_name.values():
+            menu.addAction(act)
+        menu.addAction(self.search_dock.toggleViewAction())
+
+    def _show_search(self):
+        self.search_dock.show()
+        self.search_dock.raise_()
+        if self.search_dock.height() < 320:
+            self.resizeDocks([self.search_dock], [360], Qt.Vertical)
+
+    def _on_training_searched(self, _payload, _ok):
+        result = self.training.worker.result
+        if result is not None and getattr(result, "project", None) is not None and result.search:
+            self.search_panel.show_search(result.search, result.project)
+            self._show_search()
+            self.log_message("the search's best model is not the graph on the canvas: "
+                             "Search > Open Best as New Project opens it")
+
+    def open_unsaved_project(self, project) -> bool:
+        """Open a project made here (a search's best, a transfer) as a new, unsaved document."""
+        if not self.maybe_save():
+            return False
+        self._load_project(project)
+        # It exists nowhere on disk yet: unsaved until the user saves it.
+        self.doc.undo_stack.resetClean()
+        self._update_title()
+        return True
+
+    def new_from_trained_model(self):
+        """File > New from Trained Model…: a trained project's layers under a new head."""
+        from desktop.transfer_dialog import TransferDialog
+
+        dialog = TransferDialog(self.doc.project, self, start_dir=self._last_dir())
+        if dialog.exec() and dialog.project is not None:
+            if self.open_unsaved_project(dialog.project):
+                self._on_message("a new model on the trained layers: train it on its data")
 
     def _show_training(self):
         self.training_dock.show()
@@ -665,6 +722,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.training.shutdown()  # stop a run (it keeps its best weights) and join its thread
+        self.search_panel.shutdown()
         self.discard_recovery()
         event.accept()
 

@@ -386,10 +386,13 @@ def cmd_train(args) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        models = {project.main_name: result.model}
-        for name, model in (result.models or {}).items():
-            models.setdefault(name, model)
-        project.save(out / "project.lforge", models=models)
+        if result.project is not None:  # a search: the best trial's project, with its weights
+            result.project.save(out / "project.lforge")
+        else:
+            models = {project.main_name: result.model}
+            for name, model in (result.models or {}).items():
+                models.setdefault(name, model)
+            project.save(out / "project.lforge", models=models)
     payload = result.to_json()
     if args.json:
         _print_json(payload)
@@ -405,6 +408,91 @@ def cmd_train(args) -> int:
         if args.out:
             print(f"wrote {Path(args.out) / 'project.lforge'}")
     return 0 if result.stopped != "nan" else 1
+
+
+def _watch(job, *, stream, quiet: bool = False, stopping: str | None = None):
+    """Run ``job(state)`` on a thread with a progress bar on ``stream``; returns its RunState.
+
+    Ctrl+C cancels the job. With ``stopping``, that message is shown and the job's
+    own ending is awaited (training keeps its best weights); without, the
+    interrupt goes on up once the job has stopped.
+    """
+    from models.runner import RunState, run_in_thread
+
+    state = RunState()
+    _, thread = run_in_thread(job, state)
+    bar = _Progress(state, stream, quiet=quiet)
+    try:
+        while thread.is_alive():
+            thread.join(0.25)
+            bar.update()
+    except KeyboardInterrupt:
+        state.cancel()
+        if stopping is None:
+            thread.join()
+            raise
+        print("\n" + stopping, file=sys.stderr)
+        thread.join()
+    bar.close()
+    return state
+
+
+def _short_value(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else json.dumps(v) if isinstance(v, list) else str(v)
+
+
+def _trial_line(t: dict) -> str:
+    params = ", ".join(f"{k}={_short_value(v)}" for k, v in t["params"].items())
+    if t["status"] != "ok":
+        return f"trial {t['number']}: {params} -> failed: {t['message']}"
+    return f"trial {t['number']}: {params} -> {t['score']:.4f} ({t['seconds']:.1f} s)"
+
+
+def cmd_search(args) -> int:
+    from models import search
+
+    project = load_any(args.file)
+    problems = search.problems(project)
+    if problems:
+        raise CommandError(f"{args.file}: " + "; ".join(problems))
+    if project.dataset is None:
+        raise CommandError(f"{args.file}: the project has no data to search on")
+    if args.trials is not None and args.trials < 1:
+        raise CommandError("--trials must be at least 1")
+    stream = sys.stderr if args.json else sys.stdout
+    tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def show_trial(ev):  # from the search's thread, as each trial ends
+        if ev.kind == "trial":
+            stream.write(("\r\033[K" if tty else "") + _trial_line(ev.payload) + "\n")
+
+    def job(st):
+        st.subscribe(show_trial)
+        return search.run_search(project, state=st, algorithm=args.algorithm, trials=args.trials,
+                                 quick=args.quick, out_dir=args.out)
+
+    state = _watch(job, stream=stream, stopping="stopping: keeping the trials finished so far...")
+    if state.error:
+        raise CommandError(state.error)
+    found = state.result
+    if found is None:
+        raise CommandError("the search was cancelled before it started")
+    payload = found.to_json()
+    if args.out and found.best_project is not None:
+        path = found.best_project.save(Path(args.out) / "best.lforge")
+        payload["best_project"] = str(path)
+    if args.json:
+        _print_json(payload)
+    else:
+        print(found.message)
+        best = found.best_trial
+        if best is not None:
+            for k, v in best.params.items():
+                print(f"  {k} = {_short_value(v)}")
+        if payload.get("best_project"):
+            print(f"wrote {payload['best_project']}")
+        print(f"{len(found.trials)} trials in {found.seconds:.1f} s")
+    return 0 if found.best is not None else 1
 
 
 def cmd_gallery(args) -> int:
@@ -494,33 +582,6 @@ def cmd_explain(args) -> int:
         if path:
             print(f"wrote {path}")
     return 0
-
-
-def _watch(job, *, stream, quiet: bool = False, stopping: str | None = None):
-    """Run ``job(state)`` on a thread with a progress bar on ``stream``; returns its RunState.
-
-    Ctrl+C cancels the job. With ``stopping``, that message is shown and the job's
-    own ending is awaited (training keeps its best weights); without, the
-    interrupt goes on up once the job has stopped.
-    """
-    from models.runner import RunState, run_in_thread
-
-    state = RunState()
-    _, thread = run_in_thread(job, state)
-    bar = _Progress(state, stream, quiet=quiet)
-    try:
-        while thread.is_alive():
-            thread.join(0.25)
-            bar.update()
-    except KeyboardInterrupt:
-        state.cancel()
-        if stopping is None:
-            thread.join()
-            raise
-        print("\n" + stopping, file=sys.stderr)
-        thread.join()
-    bar.close()
-    return state
 
 
 def _train_quick(project, dataset, stream):
@@ -870,6 +931,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on from saved weights (e.g. DIR/checkpoints/last.weights.h5)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("search", help="search the parameters marked as ranges (keras-tuner)")
+    p.add_argument("file", help=".lforge or gallery:SLUG with marked ranges")
+    p.add_argument("--trials", type=int, help="the trial budget (default: the project's)")
+    p.add_argument("--algorithm", choices=["random", "hyperband", "bayesian"])
+    p.add_argument("--quick", action="store_true", help="train each trial with the quick preset")
+    p.add_argument("--out", metavar="DIR", help="write the best project (best.lforge) and trials")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("gallery", help="list the architecture gallery or start from a template")
     gsub = p.add_subparsers(dest="gallery_cmd", metavar="list|new")

@@ -45,6 +45,10 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     evaluation: dict | None = None
     models: dict[str, Any] = field(default_factory=dict)  # every model a custom loop trained
+    # A search run as training (models.search.train_by_search) picks another graph than the
+    # one it was given: the best trial's project (with its weights) and the trials table.
+    project: Any = None
+    search: dict | None = None
 
     def to_json(self) -> dict:
         return {
@@ -58,6 +62,7 @@ class TrainResult:
             "epochs": self.epochs_run,
             "quality": self.quality,
             "notes": self.notes,
+            **({"search": self.search} if self.search is not None else {}),
         }
 
 
@@ -436,6 +441,10 @@ def train(project, *, state: RunState | None = None, dataset=None, quick: bool =
     state = state or RunState()
     recipe = effective_recipe(project.recipe, quick=quick, epochs=epochs,
                               batch_size=batch_size, xla=xla)
+    if (recipe.get("search") or {}).get("as_training"):
+        from models.search import train_by_search
+
+        return train_by_search(project, recipe, state=state, dataset=dataset, out_dir=out_dir)
     loop = recipe.get("loop", "fit")
     if loop != "fit":
         from models.loops import run_loop

@@ -6,18 +6,27 @@ goes through :meth:`desktop.document.Document.set_params`, so it is one undo
 step and Keras gets to refuse a value it would not accept. The panel never
 keeps a copy of the config: it redraws from the document's graph events
 (undo, redo, edits made elsewhere) and from each validation report.
+
+Beside every parameter that can be searched (numbers, kernel sizes, choices)
+a range button marks it as a search range (:mod:`models.search`): the range's
+ends appear under the value, and the mark is an undoable edit of the recipe
+(:meth:`desktop.document.Document.set_search_mark`); the layer's config keeps
+its exact value. A nested block can be marked to be repeated, and with no
+layer selected the training settings (learning rate, batch size, epochs) can
+be marked too.
 """
 from __future__ import annotations
 
 from html import escape
 from typing import Any, Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QTextDocumentFragment
 from PySide6.QtWidgets import (
     QApplication,
     QFormLayout,
     QFrame,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QScrollArea,
@@ -31,11 +40,14 @@ from PySide6.QtWidgets import (
 from desktop.panels.palette import category_title
 from desktop.panels.param_editors import (
     ParamEditor,
+    RangeEditor,
     error_color,
+    format_number,
     is_advanced,
     make_editor,
     muted_color,
 )
+from models import search
 from models.catalog import Catalog, load_catalog
 
 PLACEHOLDER = "Select a layer to edit its parameters"
@@ -94,12 +106,87 @@ def format_shape(shape: Any) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
-class ParamRow(QWidget):
-    """One parameter: its editor and, under it, the reason of a refused edit (in red)."""
+RANGE_GLYPH = "⇆"
+MARK_TIP = ("Search over a range of values for this parameter: a search (Search panel) "
+            "trains one model per value it tries")
 
-    def __init__(self, editor: ParamEditor, parent=None):
+
+class SearchMark(QObject):
+    """The range button of one searchable value and, while it is marked, its :class:`RangeEditor`.
+
+    Signals:
+        sig_mark(object): the user marked (a new range), changed or unmarked (None) it.
+        sig_invalid(str): a range edit was refused, with the reason.
+    """
+
+    sig_mark = Signal(object)
+    sig_invalid = Signal(str)
+
+    def __init__(self, key: str, meta: dict | None, value_of, parent: QWidget):
+        super().__init__(parent)
+        self.key, self.meta, self._value_of = key, dict(meta or {}), value_of
+        self.entry: dict | None = None
+        self.button = QToolButton(parent)
+        self.button.setText(RANGE_GLYPH)
+        self.button.setCheckable(True)
+        self.button.setAutoRaise(True)
+        self.button.setToolTip(MARK_TIP)
+        self.button.setObjectName(f"search_mark_{key}")
+        self.button.toggled.connect(self._on_toggled)
+        self.holder = QWidget(parent)
+        self._holder_layout = QVBoxLayout(self.holder)
+        self._holder_layout.setContentsMargins(0, 0, 0, 0)
+        self.holder.hide()
+        self.range: RangeEditor | None = None
+        self._read_only = False
+
+    def set_entry(self, entry: dict | None) -> None:
+        """Show the stored mark (None: unmarked); emits nothing."""
+        with QSignalBlocker(self.button):
+            self.button.setChecked(entry is not None)
+        self.entry = entry
+        if entry is None:
+            self.holder.hide()
+            return
+        if self.range is None or self.range.kind != entry.get("type"):
+            if self.range is not None:
+                self.range.deleteLater()
+            self.range = RangeEditor(entry, self.meta, self.holder)
+            self.range.sig_changed.connect(self.sig_mark.emit)
+            self.range.sig_invalid.connect(self.sig_invalid.emit)
+            self._holder_layout.addWidget(self.range)
+            self.range.set_read_only(self._read_only)
+        else:
+            self.range.set_mark(entry)
+        self.holder.show()
+
+    def set_read_only(self, read_only: bool) -> None:
+        self._read_only = read_only
+        self.button.setEnabled(not read_only)
+        if self.range is not None:
+            self.range.set_read_only(read_only)
+
+    def _on_toggled(self, checked: bool) -> None:
+        if not checked:
+            self.sig_mark.emit(None)
+            return
+        try:
+            entry = search.default_mark(self.key, self.meta, self._value_of())
+        except search.SearchError as exc:
+            self.sig_invalid.emit(str(exc))
+            self.set_entry(None)
+            return
+        self.sig_mark.emit(entry)
+
+
+class ParamRow(QWidget):
+    """One parameter: its editor (with a range button when it can be searched) and, under it,
+    its search range when marked and the reason of a refused edit (in red)."""
+
+    def __init__(self, editor: QWidget, parent=None, mark: SearchMark | None = None):
         super().__init__(parent)
         self.editor = editor
+        self.mark = mark
         self.error = QLabel(self)
         self.error.setWordWrap(True)
         self.error.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -111,7 +198,16 @@ class ParamRow(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addWidget(editor)
+        if mark is None:
+            layout.addWidget(editor)
+        else:
+            top = QHBoxLayout()
+            top.setContentsMargins(0, 0, 0, 0)
+            top.setSpacing(2)
+            top.addWidget(editor, 1)
+            top.addWidget(mark.button)
+            layout.addLayout(top)
+            layout.addWidget(mark.holder)
         layout.addWidget(self.error)
 
     def show_error(self, text: str) -> None:
@@ -190,14 +286,23 @@ class InspectorPanel(QWidget):
         self._advanced_expanded = False
         self._vocab = _vocabularies(self.catalog)
 
+        self.marks: dict[str, SearchMark] = {}  # parameter -> its range button (layer shown)
+        self.labels: dict[str, QLabel] = {}
+        self._repeats_row: ParamRow | None = None
         self.stack = QStackedWidget(self)
-        self.placeholder = QLabel(PLACEHOLDER, self)
+        first = QWidget(self)
+        self.placeholder = QLabel(PLACEHOLDER, first)
         self.placeholder.setAlignment(Qt.AlignCenter)
         self.placeholder.setWordWrap(True)
         self.placeholder.setTextFormat(Qt.RichText)
         self.placeholder.setMargin(16)
         self.placeholder.setStyleSheet(f"color: {muted_color(self)}")
-        self.stack.addWidget(self.placeholder)
+        self._build_recipe_box(first)
+        first_layout = QVBoxLayout(first)
+        first_layout.setContentsMargins(6, 6, 6, 6)
+        first_layout.addWidget(self.placeholder, 1)
+        first_layout.addWidget(self.recipe_box)
+        self.stack.addWidget(first)
 
         page = QWidget(self)
         self.stack.addWidget(page)
@@ -268,6 +373,36 @@ class InspectorPanel(QWidget):
         layout.addWidget(self.error)
         layout.addWidget(self.lock_note)
 
+    def _build_recipe_box(self, parent: QWidget) -> None:
+        """Range buttons for the training settings, shown while no single layer is selected."""
+        self.recipe_box = QFrame(parent)
+        self.recipe_box.setFrameShape(QFrame.StyledPanel)
+        title = QLabel("<b>Search over training settings</b>", self.recipe_box)
+        note = QLabel(f"Mark a setting with {RANGE_GLYPH} to try several values; layer "
+                      "parameters have the same button.", self.recipe_box)
+        note.setWordWrap(True)
+        note.setStyleSheet(f"color: {muted_color(self)}")
+        note.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        box = QVBoxLayout(self.recipe_box)
+        box.setContentsMargins(8, 6, 8, 6)
+        box.addWidget(title)
+        box.addWidget(note)
+        form = _form(None)
+        box.addLayout(form)
+        self.recipe_rows: dict[str, ParamRow] = {}
+        for key, meta in RECIPE_METAS.items():
+            value = QLabel(self.recipe_box)
+            mark = SearchMark(key, meta, lambda k=key: self._recipe_value(k), self.recipe_box)
+            mark.sig_mark.connect(lambda entry, k=key: self._commit_mark(None, k, entry))
+            mark.sig_invalid.connect(lambda msg, k=key: self.recipe_rows[k].show_error(msg))
+            row = ParamRow(value, self.recipe_box, mark=mark)
+            label = QLabel(key.replace("_", " "), self.recipe_box)
+            form.addRow(label, row)
+            self.recipe_rows[key] = row
+
+    def _recipe_value(self, key: str):
+        return search.recipe_value(self.doc.project.recipe, key) if self.doc is not None else None
+
     # ------------------------------------------------------------------ public
 
     def set_document(self, doc) -> None:
@@ -292,6 +427,8 @@ class InspectorPanel(QWidget):
                  (self.doc.sig_reset, self._on_reset)]
         if hasattr(self.doc, "sig_read_only_changed"):  # the document locks itself while training
             pairs.append((self.doc.sig_read_only_changed, self._on_doc_read_only))
+        if hasattr(self.doc, "sig_project_changed"):  # search marks live in the recipe
+            pairs.append((self.doc.sig_project_changed, self._refresh_marks))
         return pairs
 
     def show_node(self, name: str | Sequence[str] | None) -> None:
@@ -346,6 +483,8 @@ class InspectorPanel(QWidget):
         self.lock_note.setVisible(self._read_only)
         for row in self.rows.values():
             row.editor.set_read_only(self._read_only)
+        for mark in list(self.marks.values()) + [r.mark for r in self.recipe_rows.values()]:
+            mark.set_read_only(self._read_only)
 
     @property
     def read_only(self) -> bool:
@@ -375,9 +514,14 @@ class InspectorPanel(QWidget):
         self.placeholder.setText(text)
         self.stack.setCurrentIndex(0)
         self._clear_form()
+        self.recipe_box.setVisible(self.doc is not None)
+        self._refresh_marks()
 
     def _clear_form(self) -> None:
         self.rows = {}
+        self.marks = {}
+        self.labels = {}
+        self._repeats_row = None
         self.advanced = None
         self._advanced_rows = []
         self._form = None
@@ -409,6 +553,8 @@ class InspectorPanel(QWidget):
             form.addRow(note)
         for key in main_keys:
             self._add_row(form, key, node.config[key], metas.get(key))
+        if node.is_model:
+            self._add_repeats_row(form)
         self._form = form
         self.advanced = None
         self._advanced_rows = []
@@ -423,18 +569,92 @@ class InspectorPanel(QWidget):
         self.form_widget = container
         self.scroll.setWidget(container)
         self.scroll.verticalScrollBar().setValue(0)
+        self._refresh_marks()
 
     def _add_row(self, form: QFormLayout, key: str, value: Any, meta: dict | None) -> None:
         editor = make_editor(key, meta, value, self._vocab)
         editor.sig_commit.connect(lambda v, k=key: self._commit(k, v))
         editor.sig_invalid.connect(lambda msg, k=key: self._on_invalid(k, msg))
         editor.set_read_only(self._read_only)
-        row = ParamRow(editor)
+        node = self.doc.graph.node(self.node)
+        mark = None
+        if not node.is_model and search.searchable(key, meta, value):
+            mark = self._new_mark(form.parentWidget(), key, meta, editor.value)
+        row = ParamRow(editor, mark=mark)
         label = QLabel(key)
         label.setToolTip(_param_tip(key, meta))
         label.setBuddy(_focus_target(editor))
         form.addRow(label, row)
         self.rows[key] = row
+        self.labels[key] = label
+
+    def _add_repeats_row(self, form: QFormLayout) -> None:
+        """A nested block can be repeated: how many times is a search range of its own."""
+        key = search.REPEATS
+        shown = QLabel("1 (as drawn)")
+        shown.setToolTip("A search can chain this block several times, each copy with its own "
+                         "weights; mark the range of repeats to try")
+        mark = self._new_mark(form.parentWidget(), key, {"type": "int", "min": 1}, lambda: 1)
+        row = ParamRow(shown, mark=mark)
+        label = QLabel(key)
+        label.setToolTip("how many times the block is chained (searched only)")
+        form.addRow(label, row)
+        self.labels[key] = label
+        self._repeats_row = row
+
+    def _new_mark(self, container: QWidget, key: str, meta: dict | None, value_of) -> SearchMark:
+        mark = SearchMark(key, meta, value_of, container)
+        mark.sig_mark.connect(lambda entry, k=key: self._commit_mark(self.node, k, entry))
+        mark.sig_invalid.connect(lambda msg, k=key: self._on_mark_invalid(k, msg))
+        mark.set_read_only(self._read_only)
+        self.marks[key] = mark
+        return mark
+
+    # ------------------------------------------------------------------ search marks
+
+    def _refresh_marks(self) -> None:
+        """Show the document's search marks on the range buttons (after any recipe change)."""
+        recipe = self.doc.project.recipe if self.doc is not None else {}
+        accent = "#1565c0"
+        for key, mark in self.marks.items():
+            entry = search.find_mark(recipe, self.node, key) if self.node else None
+            mark.set_entry(entry)
+            label = self.labels.get(key)
+            if label is not None:
+                label.setStyleSheet(f"color: {accent}; font-weight: bold" if entry else "")
+        for key, row in self.recipe_rows.items():
+            value = search.recipe_value(recipe, key) if self.doc is not None else None
+            row.editor.setText("" if value is None else format_number(value))
+            row.mark.set_entry(search.find_mark(recipe, None, key) if self.doc is not None else None)
+
+    def _commit_mark(self, node: str | None, key: str, entry: dict | None) -> None:
+        if self.doc is None or self._read_only:
+            self._refresh_marks()
+            return
+        row = self._mark_row(key) if node is not None else self.recipe_rows.get(key)
+        self.doc.set_search_mark(node, key, entry)
+        if row is not None:
+            row.clear_error()
+        self._refresh_marks()  # also when the document refused (read-only)
+
+    def _mark_row(self, key: str) -> ParamRow | None:
+        return self._repeats_row if key == search.REPEATS else self.rows.get(key)
+
+    def _on_mark_invalid(self, key: str, message: str) -> None:
+        row = self._mark_row(key)
+        if row is not None:
+            row.show_error(message)
+
+    def mark_button(self, key: str, recipe: bool = False) -> QToolButton | None:
+        """The range button of parameter ``key`` of the layer shown (or of a training setting)."""
+        mark = (self.recipe_rows[key].mark if key in self.recipe_rows else None) if recipe \
+            else self.marks.get(key)
+        return mark.button if mark is not None else None
+
+    def range_editor(self, key: str, recipe: bool = False) -> RangeEditor | None:
+        """The range editor shown under ``key`` while it is marked (None when unmarked)."""
+        mark = self.recipe_rows[key].mark if recipe else self.marks.get(key)
+        return mark.range if mark is not None and mark.entry is not None else None
 
     def _on_advanced_toggled(self, expanded: bool) -> None:
         self._advanced_expanded = expanded
@@ -556,6 +776,12 @@ class InspectorPanel(QWidget):
             self.show_node(None)
 
 
+# The training settings a search can vary, described as the catalog describes parameters.
+RECIPE_METAS = {"learning_rate": {"type": "float", "min": 0.0},
+                "batch_size": {"type": "int", "min": 1},
+                "epochs": {"type": "int", "min": 1}}
+
+
 def _focus_target(editor: ParamEditor) -> QWidget:
     for attr in ("spin", "edit", "combo", "check", "button"):
         w = getattr(editor, attr, None)
@@ -589,4 +815,5 @@ def _vocabularies(catalog: Catalog) -> dict[str, list]:
     return vocab
 
 
-__all__ = ["InspectorPanel", "PLACEHOLDER", "ParamRow", "format_shape", "friendly_reason"]
+__all__ = ["InspectorPanel", "PLACEHOLDER", "ParamRow", "SearchMark", "format_shape",
+           "friendly_reason"]

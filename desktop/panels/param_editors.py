@@ -890,6 +890,143 @@ class LayerEditor(ParamEditor):
         self.summary.setToolTip(to_json_text(value, indent=2))
 
 
+# --------------------------------------------------------------------------- search ranges
+
+
+def parse_choices(text: str) -> list:
+    """``relu, tanh`` -> ``["relu", "tanh"]``; numbers and True/False become numbers and booleans."""
+    values = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            value = json.loads(item)
+        except ValueError:
+            value = {"True": True, "False": False, "None": None}.get(item, item)
+        values.append(value)
+    return values
+
+
+def format_choices(values: list) -> str:
+    return ", ".join(_choice_text(v) for v in values)
+
+
+class RangeEditor(QWidget):
+    """A search range for one parameter (see :mod:`models.search`).
+
+    Numbers: *from*, *to*, *step* (empty for none) and *log scale*; choices:
+    the values, comma-separated. Each finished edit is checked
+    (:func:`models.search.check_mark`, with the catalog's bounds) and emitted
+    as the whole new mark; a range that does not hold together is refused
+    with the reason and the stored one shown again.
+
+    Signals:
+        sig_changed(dict): the new mark.
+        sig_invalid(str): why an edit was refused.
+    """
+
+    sig_changed = Signal(object)
+    sig_invalid = Signal(str)
+
+    def __init__(self, mark: dict, meta: dict | None = None, parent=None):
+        super().__init__(parent)
+        self.meta = dict(meta or {})
+        self._mark = copy.deepcopy(mark)
+        self.kind = mark.get("type")
+        grid = QGridLayout(self)
+        grid.setContentsMargins(12, 0, 0, 2)
+        grid.setHorizontalSpacing(4)
+        grid.setVerticalSpacing(2)
+        self.edits: dict[str, QLineEdit] = {}
+        self.log_check = None
+        if self.kind == "choice":
+            self.values_edit = self._line("values", "the values to try, comma-separated")
+            if self.meta.get("choices"):
+                self.values_edit.setToolTip("comma-separated; one of: "
+                                            + ", ".join(_choice_text(c) for c in self.meta["choices"]))
+            grid.addWidget(QLabel("values", self), 0, 0)
+            grid.addWidget(self.values_edit, 0, 1, 1, 3)
+        else:
+            for col, (key, tip) in enumerate((("min", "the lowest value tried"),
+                                               ("max", "the highest value tried"))):
+                grid.addWidget(QLabel("from" if key == "min" else "to", self), 0, col * 2)
+                grid.addWidget(self._line(key, tip), 0, col * 2 + 1)
+            grid.addWidget(QLabel("step", self), 1, 0)
+            grid.addWidget(self._line("step", "empty: any value in the range"), 1, 1)
+            self.log_check = QCheckBox("log scale", self)
+            self.log_check.setToolTip("sample evenly in orders of magnitude (learning rates)")
+            self.log_check.clicked.connect(lambda _c: self._on_edited())
+            grid.addWidget(self.log_check, 1, 2, 1, 2)
+        self.set_mark(mark)
+
+    def _line(self, key: str, tip: str) -> QLineEdit:
+        edit = QLineEdit(self)
+        edit.setToolTip(tip)
+        edit.setMinimumWidth(40)
+        edit.editingFinished.connect(self._on_edited)
+        self.edits[key] = edit
+        return edit
+
+    def mark(self) -> dict:
+        return copy.deepcopy(self._mark)
+
+    def set_mark(self, mark: dict) -> None:
+        """Show ``mark``; emits nothing."""
+        self._mark = copy.deepcopy(mark)
+        blockers = [QSignalBlocker(w) for w in self.findChildren(QWidget)]
+        try:
+            if self.kind == "choice":
+                self.values_edit.setText(format_choices(mark.get("values") or []))
+                self.values_edit.setCursorPosition(0)
+            else:
+                for key in ("min", "max", "step"):
+                    value = mark.get(key)
+                    self.edits[key].setText("" if value is None else format_number(value))
+                self.log_check.setChecked(bool(mark.get("log")))
+        finally:
+            for blocker in blockers:
+                blocker.unblock()
+
+    def set_read_only(self, read_only: bool) -> None:
+        for edit in self.edits.values():
+            edit.setReadOnly(read_only)
+        if self.log_check is not None:
+            self.log_check.setEnabled(not read_only)
+
+    def _on_edited(self):
+        from models.search import check_mark
+
+        new = copy.deepcopy(self._mark)
+        try:
+            if self.kind == "choice":
+                new["values"] = parse_choices(self.values_edit.text())
+            else:
+                number = "int" if self.kind == "int" else "float"
+                for key in ("min", "max"):
+                    new[key] = parse_number(self.edits[key].text(), number, nullable=False)
+                step = parse_number(self.edits["step"].text(), number, nullable=True)
+                new["step"] = step
+                new["log"] = self.log_check.isChecked()
+                if new["log"] and number == "float":
+                    new["step"] = None  # a log range of fractions is continuous
+        except ValueError as exc:
+            self._refuse(str(exc))
+            return
+        problem = check_mark(new, self.meta)
+        if problem:
+            self._refuse(problem)
+            return
+        if same_value(new, self._mark):
+            self.set_mark(self._mark)
+            return
+        self._mark = new
+        self.sig_changed.emit(copy.deepcopy(new))
+
+    def _refuse(self, message: str) -> None:
+        self.sig_invalid.emit(message)
+        self.set_mark(self._mark)
+
+
 # --------------------------------------------------------------------------- factory
 
 ADVANCED_TYPES = {"initializer", "regularizer", "constraint", "dtype"}
@@ -1012,8 +1149,10 @@ def is_advanced(key: str, meta: dict | None, value: Any) -> bool:
 
 __all__ = [
     "KERAS_OBJECTS", "BoolEditor", "ChoiceEditor", "DtypeEditor", "IntEditor", "JsonDialog",
-    "JsonEditor", "KerasObjectEditor", "LayerEditor", "NumberEditor", "ParamEditor", "StrEditor",
+    "JsonEditor", "KerasObjectEditor", "LayerEditor", "NumberEditor", "ParamEditor", "RangeEditor",
+    "StrEditor",
     "TupleEditor", "editor_kind", "error_color", "format_number", "format_tuple", "infer_kind",
-    "is_advanced", "keras_object", "layer_summary", "make_editor", "muted_color", "parse_json",
+    "format_choices", "is_advanced", "keras_object", "layer_summary", "make_editor", "muted_color",
+    "parse_choices", "parse_json",
     "parse_number", "parse_tuple", "resolve_object_name", "same_value", "to_float32",
 ]

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QSizePolicy,
     QSpinBox,
     QStyle,
@@ -46,6 +45,7 @@ from PySide6.QtWidgets import (
 from desktop.appdata import app_data_dir
 from desktop.panels.evaluation import PALETTE, EvaluationPanel, add_legend, style_plot
 from desktop.panels.live_view import LiveViewPanel
+from desktop.panels.run_controls import progress_row, reconnect, run_button, show_message
 from desktop.training_worker import TrainingWorker
 from models.recipe import summary as recipe_summary
 
@@ -251,16 +251,9 @@ class TrainingPanel(QWidget):
         self.actions_by_name = {"start": self.start_action, "pause": self.pause_action,
                                 "stop": self.stop_action}
 
-        def button(act):
-            b = QToolButton()
-            b.setDefaultAction(act)
-            b.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-            b.setMinimumWidth(84)
-            return b
-
-        self.start_button = button(self.start_action)
-        self.pause_button = button(self.pause_action)
-        self.stop_button = button(self.stop_action)
+        self.start_button = run_button(self.start_action)
+        self.pause_button = run_button(self.pause_action)
+        self.stop_button = run_button(self.stop_action)
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 100_000)
         self.epochs_spin.setToolTip("passes over the training data")
@@ -305,21 +298,8 @@ class TrainingPanel(QWidget):
         row.addWidget(self.layer_combo)
         self._controls_row = row
 
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("ready")
-        self.progress.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
-        self.message_label = QLabel("")
-        self.message_label.setWordWrap(True)
-        self.message_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.message_label.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
-        status = QHBoxLayout()
-        status.addWidget(self.progress, 2)
-        status.addWidget(self.message_label, 3)
-        status.addWidget(self.open_run_button)
-        self._status_row = status
+        self._status_row, self.progress, self.message_label = progress_row()
+        self._status_row.addWidget(self.open_run_button)
 
     def _build_plots(self):
         """The plot grid's widget; its plots are made the first time they are shown."""
@@ -365,20 +345,10 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ document
 
     def set_document(self, doc) -> None:
-        if self.doc is not None:
-            for sig, slot in ((self.doc.sig_reset, self._on_doc_reset),
-                              (self.doc.sig_project_changed, self._load_recipe),
-                              (self.doc.sig_validated, self._on_validated)):
-                try:
-                    sig.disconnect(slot)
-                except (RuntimeError, TypeError):
-                    pass
+        reconnect(self.doc, doc, (("sig_reset", self._on_doc_reset),
+                                  ("sig_project_changed", self._load_recipe),
+                                  ("sig_validated", self._on_validated)))
         self.doc = doc
-        if doc is not None:
-            doc.sig_reset.connect(self._on_doc_reset)
-            doc.sig_validated.connect(self._on_validated)
-            if hasattr(doc, "sig_project_changed"):
-                doc.sig_project_changed.connect(self._load_recipe)
         self._load_recipe()
         self._update_controls()
 
@@ -613,10 +583,7 @@ class TrainingPanel(QWidget):
         return True
 
     def _show_message(self, text: str, kind: str = "info") -> None:
-        color = {"error": "#c62828", "warn": "#b26a00", "ok": "#2e7d32"}.get(kind, "#333")
-        self.message_label.setStyleSheet(f"color: {color};" + (" font-weight: bold;"
-                                                              if kind == "error" else ""))
-        self.message_label.setText(text)
+        show_message(self.message_label, text, kind)
         self.sig_message.emit(text)
 
     def showEvent(self, event):
