@@ -117,17 +117,30 @@ def compile_model(model, recipe: dict) -> None:
     from models import backend
 
     keras = backend.keras()
-    loss = recipe.get("loss", "sparse_categorical_crossentropy")
-    if isinstance(loss, dict) and "class_name" in loss:
-        loss = keras.losses.get(loss)
     metrics = recipe.get("metrics", ["accuracy"])
     try:
+        loss = _recipe_loss(recipe.get("loss", "sparse_categorical_crossentropy"), keras)
         model.compile(optimizer=make_optimizer(recipe), loss=loss, metrics=metrics,
                       jit_compile=bool(recipe.get("jit_compile", False)))
     except TrainingError:
         raise
     except Exception as exc:
         raise TrainingError(f"the model cannot be compiled with this recipe: {exc}") from None
+
+
+def _recipe_loss(spec, keras):
+    """The recipe's loss as compile() takes it.
+
+    A serialised loss (``{"class_name", "config"}``, e.g. a layerforge one) is
+    made here, also inside a per-output list such as ``[margin_loss, None]``
+    (None: that output has no loss of its own), because compile() would read a
+    dict in a list as a mapping by output name.
+    """
+    if isinstance(spec, dict) and "class_name" in spec:
+        return keras.losses.get(spec)
+    if isinstance(spec, list):
+        return [_recipe_loss(s, keras) for s in spec]
+    return spec
 
 
 # --------------------------------------------------------------------------- live callback

@@ -4,3 +4,13 @@ Every layer here is a registered Keras serializable and round-trips its config
 like any built-in layer, so graphs that use it save, load and export exactly.
 """
 from models.layers.basic import Squash  # noqa: F401
+from models.layers.capsules import (  # noqa: F401
+    CapsuleLength,
+    CapsuleMask,
+    Capsules,
+    MarginLoss,
+    PrimaryCapsules,
+    ReconstructionLoss,
+)
+from models.layers.memory import Memory  # noqa: F401
+from models.layers.sequence import PositionEmbedding  # noqa: F401
