@@ -15,6 +15,7 @@ stops training with a clear message and restores the last good weights.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -602,17 +603,20 @@ def _fit(model, project, recipe, state, ds, out_dir, strategy, evaluate, tf, ker
     if view is not None and view.error:
         result.notes.append(view.error)
     if evaluate and result.stopped != "nan":
-        result.metrics.update(extra_metrics(recipe, model, ds))
+        result.metrics.update(extra_metrics(recipe, model, ds, state))
     result.quality = quality_of(recipe, result.metrics)
     state.emit("done", result.to_json())
     return result
 
 
-def extra_metrics(recipe: dict, model, dataset) -> dict[str, float]:
+def extra_metrics(recipe: dict, model, dataset, state: RunState | None = None) -> dict[str, float]:
     """The template's own measures: ``recipe["extra_metrics"]`` names ``fn(model, dataset, recipe)``.
 
     It returns metrics named like Keras's (``test_token_accuracy``,
     ``fusion_gain``...), which join ``result.metrics`` and can be the quality.
+    A function that also takes a ``state`` keyword gets the run's state, so a
+    long measurement (training models to compare with) reports progress and
+    honours pause and stop.
     """
     target = recipe.get("extra_metrics")
     if not target:
@@ -623,7 +627,8 @@ def extra_metrics(recipe: dict, model, dataset) -> dict[str, float]:
         fn = resolve(target)
     except (ValueError, ImportError, AttributeError) as exc:
         raise TrainingError(f"the recipe's extra_metrics {target!r} cannot be found: {exc}") from None
-    return {k: float(v) for k, v in (fn(model, dataset, recipe) or {}).items()}
+    kwargs = {"state": state} if state is not None and "state" in inspect.signature(fn).parameters else {}
+    return {k: float(v) for k, v in (fn(model, dataset, recipe, **kwargs) or {}).items()}
 
 
 def quality_of(recipe: dict, metrics: dict) -> dict | None:

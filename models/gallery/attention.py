@@ -53,10 +53,9 @@ def attention_view(model, dataset, options) -> dict:
             scores.mean(axis=0), title, x_labels=columns, y_labels=rows,
             x_title="attended position: its token", y_title="position: token -> answer",
             levels=(0.0, 1.0)))
-    goal = options.get("goal", "")
-    text = (f"input  {' '.join(tokens)}\nanswer {' '.join(answer)}"
-            + (f"\n{goal}" if goal else ""))
-    return views.view("Attention", *panels, views.text_panel("This sequence", text))
+    if panels and options.get("goal"):
+        panels[0]["title"] += f" ({options['goal']})"
+    return views.view("Attention", *panels)
 
 
 def _token_recipe(**extra) -> dict:
@@ -100,8 +99,8 @@ def attention():
         _token_recipe(optimizer={"class_name": "Adam", "config": {"learning_rate": 0.003}},
                       epochs=10, batch_size=64, quick={"epochs": 4},
                       live_view={"fn": "models.gallery.attention:attention_view",
-                                 "goal": "goal: the answer is the input backwards, so each "
-                                         "output position should attend to the mirrored one"}),
+                                 "goal": "to reverse, each position should attend to its "
+                                         "mirror"}),
         {"explanation": (
             "Cheatsheet 7.5.1, attention. Every position asks a question (its query), offers "
             "a label (its key) and carries content (its value), each a Dense projection of "
@@ -140,8 +139,7 @@ def transformer():
         _token_recipe(optimizer={"class_name": "Adam", "config": {"learning_rate": 0.002}},
                       epochs=10, batch_size=64, quick={"epochs": 3},
                       live_view={"fn": "models.gallery.attention:attention_view",
-                                 "goal": "goal: the answer is the input sorted; output "
-                                         "position i holds the i-th smallest token"}),
+                                 "goal": "answer: position i holds the i-th smallest"}),
         {"explanation": (
             "Cheatsheet 7.5.2, the transformer, here its encoder. Each block lets every "
             "position attend to all others with several heads at once (multi-head "
@@ -149,8 +147,10 @@ def transformer():
             "the result back to its input (a residual connection, so the block only has to "
             "learn a correction) and normalises it (layer normalisation), then passes every "
             "position through the same small feed-forward network, again with a residual and "
-            "a normalisation. Sorting needs each position to compare its token with all the "
-            "others, which is what self-attention gives: the first block can count how many "
-            "tokens are smaller, the second fetch the token that belongs at each rank. The "
-            "live view shows both blocks' attention, averaged over the heads.")},
+            "a normalisation. Sorting needs each position to know every token in the "
+            "sequence, which is what self-attention gives. In our runs the live view shows "
+            "the first block attending almost evenly: averaging over all positions is how it "
+            "takes stock of which tokens there are, and the sorted answer at each position "
+            "depends on nothing else; the second block's attention is sharper, each "
+            "head picking out particular tokens (the view averages the heads).")},
     )

@@ -79,7 +79,7 @@ def mann():
             "remember the pairs itself, so a question is answered only by finding the slot "
             "that holds its key (a larger controller with a ReLU layer learned this more "
             "slowly and less reliably in our tests). The live view shows the write weighting "
-            "(bright while pairs are stored, dark for questions once the gate has learned) "
-            "and the read weighting (each question lighting up the slot of its pair). Only "
+            "(each step into its own slot, as strongly as its gate lets it) and the read "
+            "weighting (each question lighting up the slot of its pair). Only "
             "the question steps count in test_token_accuracy.")},
     )

@@ -16,6 +16,7 @@ import numpy as np
 
 from models.gallery import register
 from models.gallery.supervised import _project
+from models.runner import RunState
 
 MODALITIES = ("image", "caption")
 
@@ -31,14 +32,33 @@ def _accuracy(model, x, y) -> float:
     return float(np.mean(pred == np.asarray(y)))
 
 
-def fusion_gain(model, dataset, recipe) -> dict:
+class _Within(RunState):
+    """A training run inside another: progress goes to the outer run, which also pauses and stops it."""
+
+    def __init__(self, outer: RunState, label: str):
+        super().__init__(max_events=1)  # the inner run's plots are not shown
+        self.outer, self.label = outer, label
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        super().progress(fraction, message)
+        self.outer.progress(fraction, f"fusion_gain: training the {self.label} model, {self.message}")
+
+    def checkpoint(self) -> None:
+        self.outer.checkpoint()
+
+
+def fusion_gain(model, dataset, recipe, state: RunState | None = None) -> dict:
     """The fused accuracy against single-modality models trained the same way.
+
+    Args:
+        state: the fused run's state; the comparison runs report their
+            progress there and stop with it.
 
     Returns:
         ``test_image_only_accuracy`` and ``test_caption_only_accuracy`` (the
         same architecture trained and tested with the other input blanked),
         and ``fusion_gain``: the fused model's test accuracy minus the better
-        of the two.
+        of the two. Nothing when the run is stopped before both are trained.
     """
     from models.build import graph_from_model
     from models.project import new_project
@@ -57,7 +77,10 @@ def fusion_gain(model, dataset, recipe) -> dict:
             x_test=blank(dataset.x_test, hidden), notes=list(dataset.notes))
         project = new_project(graph_from_model(model))
         project.recipe = alone_recipe
-        result = train(project, dataset=data)
+        result = train(project, dataset=data,
+                       state=_Within(state, f"{keep}-only") if state is not None else None)
+        if result.stopped == "stopped":
+            return {}
         out[f"test_{keep}_only_accuracy"] = _accuracy(result.model, data.x_test, data.y_test)
     out["fusion_gain"] = fused - max(out.values())
     return out
@@ -72,15 +95,16 @@ def fusion_view(model, dataset, options) -> dict:
               _accuracy(model, blank(x, "image"), y)]
     return views.view(
         "Fusion",
-        views.bars_panel("Validation accuracy: both inputs, image only (caption hidden), "
-                         "caption only (image hidden)", ["fused", "image only", "caption only"],
-                         values, y_title="accuracy", reference=0.4),
-        views.text_panel(
-            "Reading the bars",
-            "The same fused model, fed both inputs or one of them blanked. The dashed line is "
-            "0.4, the best a caption alone can do (it leaves two or three digits open). "
-            "fusion_gain, at the end, compares the fused model with models trained on one "
-            "input only."),
+        views.bars_panel("Validation accuracy of the fused model",
+                         ["both inputs", "caption hidden", "image hidden"], values,
+                         y_title="accuracy", reference=0.4),
+        views.text_panel("Reading the bars", "\n".join([
+            "The fused model, fed both inputs or with one of",
+            "them blanked: how much it leans on each.",
+            "Dashed line: 0.4, the most a caption alone can",
+            "reach (it leaves two or three digits open).",
+            "fusion_gain, reported when training ends, compares",
+            "the fused model with models trained on one input."])),
     )
 
 

@@ -16,8 +16,8 @@ from models.validate import validate
 # slug: (quality metric, quick target, the live view's panel kinds)
 TEMPLATES = {
     "capsnet": ("test_accuracy", 0.93, ["images", "bars"]),
-    "attention": ("test_token_accuracy", 0.95, ["heatmap", "text"]),
-    "transformer": ("test_token_accuracy", 0.90, ["heatmap", "heatmap", "text"]),
+    "attention": ("test_token_accuracy", 0.95, ["heatmap"]),
+    "transformer": ("test_token_accuracy", 0.90, ["heatmap", "heatmap"]),
     "mann": ("test_token_accuracy", 0.90, ["heatmap", "heatmap"]),
     "multimodal": ("fusion_gain", 0.05, ["bars", "text"]),
 }
@@ -70,6 +70,24 @@ def test_captions_and_images_each_leave_the_digit_open():
     for w, digit in zip(words, y):
         digits_per_caption.setdefault(frozenset(w), set()).add(int(digit))
     assert sorted(len(d) for d in digits_per_caption.values()) == [2, 2, 3, 3]
+
+
+def test_the_generated_sets_are_listed_with_their_shapes():
+    from models.data import list_builtin
+
+    listed = {b["name"]: (b["task"], b["shape"], b["classes"]) for b in list_builtin()}
+    assert listed["reverse"] == listed["sort"] == ("sequence", (8,), 11)
+    assert listed["recall"] == ("sequence", {"keys": (8,), "values": (8,)}, 11)
+    assert listed["digits-captions"] == ("classification", {"caption": (3,), "image": (8, 8, 1)}, 10)
+
+
+def test_bad_options_of_the_generated_sets_are_clear_errors():
+    from models.data import DataError
+
+    with pytest.raises(DataError, match="pairs must be from 1 to 10"):
+        load_dataset({"source": "builtin", "name": "recall", "pairs": 11})
+    with pytest.raises(DataError, match="visible_rows must be from 1 to 8"):
+        load_dataset({"source": "builtin", "name": "digits-captions", "visible_rows": 0})
 
 
 # --------------------------------------------------------------------------- smoke
@@ -145,6 +163,49 @@ def test_multimodal_gain_compares_with_models_trained_on_one_input(monkeypatch):
     fused = multimodal._accuracy(model, ds.x_test, ds.y_test)
     best = max(out["test_image_only_accuracy"], out["test_caption_only_accuracy"])
     assert out["fusion_gain"] == pytest.approx(fused - best)
+
+
+def test_stopping_while_the_gain_is_measured_reports_progress_and_no_gain():
+    from models import training
+    from models.gallery import multimodal
+
+    class Watched(RunState):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def progress(self, fraction, message=None):
+            super().progress(fraction, message)
+            self.messages.append(self.message)
+            if "fusion_gain" in self.message and "batch 2/" in self.message:
+                self.cancel()
+
+    project = gallery.open_template("multimodal")
+    project.recipe.update(limit=300, epochs=2)
+    ds = training.load_project_data(project, project.recipe)
+    outer = Watched()
+    assert multimodal.fusion_gain(project.build(), ds, dict(project.recipe), state=outer) == {}
+    assert any(m.startswith("fusion_gain: training the image-only model, epoch 1/2")
+               for m in outer.messages)
+    assert not any("caption-only" in m for m in outer.messages)  # stopped before the second
+
+
+def state_metric(model, dataset, recipe, state):
+    state.emit("measured", dataset.n_test)
+    return {"test_seen_state": 1.0}
+
+
+def test_a_metric_that_takes_the_state_gets_the_runs_state():
+    from tests.models.test_training import mlp_project
+
+    from models.training import train
+
+    project = mlp_project(epochs=1, extra_metrics="tests.models.test_gallery_a:state_metric")
+    state = RunState()
+    result = train(project, state=state)
+    assert result.metrics["test_seen_state"] == 1.0
+    measured = [e.payload for e in state.drain() if e.kind == "measured"]
+    assert len(measured) == 1 and measured[0] > 0  # it ran with the run's own state
 
 
 # --------------------------------------------------------------------------- targets
