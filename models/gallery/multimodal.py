@@ -41,7 +41,9 @@ class _Within(RunState):
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         super().progress(fraction, message)
-        self.outer.progress(fraction, f"fusion_gain: training the {self.label} model, {self.message}")
+        # The outer run's own training is done (its fraction stays); the message tells how far.
+        self.outer.progress(self.outer.fraction,
+                            f"fusion_gain: training the {self.label} model, {self.message}")
 
     def checkpoint(self) -> None:
         self.outer.checkpoint()
