@@ -1,9 +1,9 @@
 """Generated token tasks for the attention, transformer and memory templates.
 
 Tokens are the ids 1..10; id 0 is padding (shown as ``.``): it never occurs
-in the inputs and, as a target, means "nothing to answer at this step". Every sample has a
-target token per step (task ``"sequence"``), so a model ends in a softmax
-over the 11 ids at each step.
+in the inputs and, as a target, means "nothing to answer at this step".
+Every sample has a target token per step (task ``"sequence"``), so a model
+ends in a softmax over the 11 ids at each step.
 """
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ def _check(n: int, length: int) -> None:
         raise DataError(f"length must be from 1 to 64 tokens; got {length}")
 
 
-def _sequence_task(x, y, note: str, modality: str = "text", feature_names=None) -> RawData:
+def _sequence_task(x, y, note: str, modality: str = "text") -> RawData:
     return RawData(x=x, y=y.astype(np.int32), task="sequence", class_names=list(TOKEN_NAMES),
                    notes=[note, "tokens are the ids 1..10; 0 is padding (never in the input)"],
-                   modality=modality, feature_names=feature_names, target_name="target tokens")
+                   modality=modality, target_name="target tokens")
 
 
 def load_reverse(seed: int = 0, n: int = 5000, length: int = 8, **_) -> RawData:

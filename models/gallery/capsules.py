@@ -80,16 +80,17 @@ def reconstruction_view(model, dataset, options) -> dict:
     x, y = dataset.x_val[:n], np.asarray(dataset.y_val[:n])
     lengths, rebuilt = (np.asarray(o) for o in model(x, training=False))
     shape = x.shape[1:3]
-    guess = np.argmax(lengths, -1)
-    images = np.concatenate([x.reshape(-1, *shape), np.asarray(rebuilt).reshape(-1, *shape)])
-    labels = [f"digit {t}" for t in y] + [f"seen as {g}" for g in guess]
     names = dataset.class_names or [str(i) for i in range(lengths.shape[-1])]
+    images = np.concatenate([x.reshape(-1, *shape), rebuilt.reshape(-1, *shape)])
+    labels = ([f"digit {names[t]}" for t in y]
+              + [f"seen as {names[g]}" for g in np.argmax(lengths, -1)])
     return views.view(
         "Capsules",
         views.images_panel(images, "Inputs (top) and their reconstructions from the longest "
                                    "capsule (bottom)", labels=labels, columns=n),
-        views.bars_panel(f"Digit capsule lengths for the first image (a {y[0]}); the right one "
-                         "aims above 0.9", names, lengths[0], y_title="length", reference=0.9),
+        views.bars_panel(f"Digit capsule lengths for the first image (a {names[y[0]]}); the "
+                         "right one aims above 0.9", names, lengths[0], y_title="length",
+                         reference=0.9),
     )
 
 
