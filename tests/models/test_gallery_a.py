@@ -139,6 +139,37 @@ def test_seed_capsnet_has_the_sheets_shapes_and_trains_on_28x28_images():
     assert np.asarray(shown[-1]["view"]["panels"][0]["images"]).shape[1:] == (28, 28)
 
 
+def test_check_shows_the_seed_capsnets_shapes(capsys):
+    from models.cli import main
+
+    assert main(["check", "gallery:seed-capsnet"]) == 0
+    out = capsys.readouterr().out
+    for shape in ("[None, 20, 20, 256]", "[None, 1152, 8]", "[None, 10, 16]", "[None, 28, 28]"):
+        assert shape in out
+    assert "the model is valid" in out
+
+
+def test_seed_capsnet_offline_says_in_one_line_that_mnist_needs_a_download(tmp_path, monkeypatch,
+                                                                          capsys):
+    import urllib.error
+
+    from models import backend
+    from models.cli import main
+
+    backend.keras()
+    import keras.src.backend.config as keras_config
+    import keras.src.utils.file_utils as file_utils
+
+    def no_network(url, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path))  # an empty cache
+    monkeypatch.setattr(file_utils, "urlretrieve", no_network)
+    assert main(["train", "gallery:seed-capsnet", "--quick"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "needs an internet connection" in err[-1] and "Traceback" not in "\n".join(err)
+
+
 def test_multimodal_gain_compares_with_models_trained_on_one_input(monkeypatch):
     """fusion_gain trains the same architecture twice more, each time with one input blanked."""
     import models.training as training
