@@ -118,9 +118,9 @@ def compile_model(model, recipe: dict) -> None:
     from models import backend
 
     keras = backend.keras()
+    loss = _recipe_loss(recipe.get("loss", "sparse_categorical_crossentropy"), keras)
     metrics = recipe.get("metrics", ["accuracy"])
     try:
-        loss = _recipe_loss(recipe.get("loss", "sparse_categorical_crossentropy"), keras)
         model.compile(optimizer=make_optimizer(recipe), loss=loss, metrics=metrics,
                       jit_compile=bool(recipe.get("jit_compile", False)))
     except TrainingError:
