@@ -240,28 +240,3 @@ def test_the_live_view_draws_every_panel_kind(qtbot):
     plots = [r.plot for r in w._renderers]
     w.set_view(every, epoch=3)
     assert [r.plot for r in w._renderers] == plots
-
-
-def test_after_the_last_epoch_the_bar_says_what_the_run_still_does(panel):
-    from models.runner import RunState
-
-    state = RunState()
-    panel.epochs_total, panel.epochs_done = 3, 3
-    state.progress(1.0, "fusion_gain: training the image-only model, epoch 2/3, batch 5/9")
-    panel._show_progress(state)
-    assert "image-only model, epoch 2/3" in panel.progress.format()
-    panel.epochs_done = 1
-    state.progress(0.5, "epoch 2/3, batch 1/9")  # while training, the bar counts epochs itself
-    panel._show_progress(state)
-    assert "epoch 2/3" in panel.progress.format() and "batch" not in panel.progress.format()
-
-
-def test_live_view_axes_show_values_as_they_are(qtbot):
-    from desktop.panels.live_view import LiveViewPanel
-    from models import views
-
-    w = LiveViewPanel()
-    qtbot.addWidget(w)
-    w.set_view(views.view("Lengths", views.bars_panel("lengths", ["a", "b"], [0.002, 0.004])))
-    axis = w._renderers[0].plot.getAxis("left")
-    assert not axis.autoSIPrefix  # 0.004 stays 0.004, not 4 with a "x0.001" label
