@@ -347,6 +347,8 @@ _INPUTS = {
     # call(query, value, key=None, ...)
     "MultiHeadAttention": {"kind": "positional", "names": ["query", "value"], "kwargs": ["key"]},
     "GroupQueryAttention": {"kind": "positional", "names": ["query", "value"], "kwargs": ["key"]},
+    # layerforge: called on [target, reconstruction] (the decoder's error joins the loss).
+    "ReconstructionLoss": {"kind": "list", "names": ["target", "reconstruction"], "min": 2, "max": 2},
     # call(inputs, count_weights=None): per-value weights for output_mode="count".
     "CategoryEncoding": {"kind": "positional", "names": ["input"], "kwargs": ["count_weights"]},
     # LayerForge's graph layers: call(features, adjacency).

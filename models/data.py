@@ -218,7 +218,12 @@ class Dataset:
         return "\n".join(lines)
 
     def _label_text(self, value) -> str:
-        if self.has_classes or (self.task == "sequence" and self.class_names):
+        if self.task == "sequence" and self.class_names:  # a class per step: show them all
+            ids = [int(v) for v in np.asarray(value).ravel()]
+            names = [self.class_names[v] if 0 <= v < len(self.class_names) else str(v)
+                     for v in ids[:20]]
+            return " ".join(names) + (" ..." if len(ids) > 20 else "")
+        if self.has_classes:
             v = int(np.asarray(value).ravel()[0])
             return self.class_names[v] if self.class_names and v < len(self.class_names) else str(v)
         flat = np.asarray(value, dtype=np.float64).ravel()

@@ -59,6 +59,17 @@ def with_optimizer(recipe: dict, name: str, lr: float) -> dict:
     return r
 
 
+def loss_name(loss) -> str:
+    """A recipe's loss in a few words: a name, a serialised loss's class, or one per output."""
+    if isinstance(loss, str):
+        return loss
+    if isinstance(loss, dict):
+        return loss.get("class_name", "custom loss")
+    if isinstance(loss, (list, tuple)):  # per output; None: that output has no loss of its own
+        return " + ".join(loss_name(one) for one in loss if one is not None) + " (per output)"
+    return "custom loss"
+
+
 def summary(recipe: dict) -> str:
     """One line for people: optimizer, learning rate, schedule, loss, epochs, batch, callbacks."""
     parts = [f"{optimizer_name(recipe)} lr {learning_rate(recipe):g}"]
@@ -68,8 +79,7 @@ def summary(recipe: dict) -> str:
     if recipe.get("loop", "fit") != "fit":
         parts.append(f"own training loop ({recipe['loop'].rsplit(':', 1)[-1]})")
     else:
-        loss = recipe.get("loss", "sparse_categorical_crossentropy")
-        parts.append(loss if isinstance(loss, str) else loss.get("class_name", "custom loss"))
+        parts.append(loss_name(recipe.get("loss", "sparse_categorical_crossentropy")))
     parts.append(f"{recipe.get('epochs', 10)} epochs, batch {recipe.get('batch_size', 32)}")
     cbs = recipe.get("callbacks") or {}
     es = cbs.get("early_stopping")
@@ -118,12 +128,15 @@ def check_recipe(recipe: dict, *, load_keras: bool = False) -> list[str]:
     loss = recipe.get("loss", "sparse_categorical_crossentropy")
     if recipe.get("loop", "fit") == "fit":
         keras = backend.keras()
-        try:
-            keras.losses.get(loss)
-        except Exception as exc:
-            problems.append(f"loss {loss!r} is not a Keras loss: {' '.join(str(exc).split())[:200]}")
+        for one in (loss if isinstance(loss, (list, tuple)) else [loss]):  # a list: per output
+            try:
+                if one is not None:
+                    keras.losses.get(one)
+            except Exception as exc:
+                problems.append(f"loss {one!r} is not a Keras loss: "
+                                f"{' '.join(str(exc).split())[:200]}")
     return problems
 
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "LOSSES", "METRICS", "summary", "check_recipe",
-           "optimizer_name", "learning_rate", "with_optimizer"]
+           "optimizer_name", "learning_rate", "with_optimizer", "loss_name"]

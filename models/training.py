@@ -15,6 +15,7 @@ stops training with a clear message and restores the last good weights.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -122,9 +123,7 @@ def compile_model(model, recipe: dict) -> None:
     from models import backend
 
     keras = backend.keras()
-    loss = recipe.get("loss", "sparse_categorical_crossentropy")
-    if isinstance(loss, dict) and "class_name" in loss:
-        loss = keras.losses.get(loss)
+    loss = _recipe_loss(recipe.get("loss", "sparse_categorical_crossentropy"), keras)
     metrics = recipe.get("metrics", ["accuracy"])
     if isinstance(metrics, list):
         # compile() reads a dict in the list as a per-output mapping, so a serialised
@@ -138,6 +137,21 @@ def compile_model(model, recipe: dict) -> None:
         raise
     except Exception as exc:
         raise TrainingError(f"the model cannot be compiled with this recipe: {exc}") from None
+
+
+def _recipe_loss(spec, keras):
+    """The recipe's loss as compile() takes it.
+
+    A serialised loss (``{"class_name", "config"}``, e.g. a layerforge one) is
+    made here, also inside a per-output list such as ``[margin_loss, None]``
+    (None: that output has no loss of its own), because compile() would read a
+    dict in a list as a mapping by output name.
+    """
+    if isinstance(spec, dict) and "class_name" in spec:
+        return keras.losses.get(spec)
+    if isinstance(spec, list):
+        return [_recipe_loss(s, keras) for s in spec]
+    return spec
 
 
 # --------------------------------------------------------------------------- live callback
@@ -608,17 +622,20 @@ def _fit(model, project, recipe, state, ds, out_dir, strategy, evaluate, tf, ker
     if view is not None and view.error:
         result.notes.append(view.error)
     if evaluate and result.stopped != "nan":
-        result.metrics.update(extra_metrics(recipe, model, ds))
+        result.metrics.update(extra_metrics(recipe, model, ds, state))
     result.quality = quality_of(recipe, result.metrics)
     state.emit("done", result.to_json())
     return result
 
 
-def extra_metrics(recipe: dict, model, dataset) -> dict[str, float]:
+def extra_metrics(recipe: dict, model, dataset, state: RunState | None = None) -> dict[str, float]:
     """The template's own measures: ``recipe["extra_metrics"]`` names ``fn(model, dataset, recipe)``.
 
     It returns metrics named like Keras's (``test_token_accuracy``,
     ``fusion_gain``...), which join ``result.metrics`` and can be the quality.
+    A function that also takes a ``state`` keyword gets the run's state, so a
+    long measurement (training models to compare with) reports progress and
+    honours pause and stop.
     """
     target = recipe.get("extra_metrics")
     if not target:
@@ -629,7 +646,8 @@ def extra_metrics(recipe: dict, model, dataset) -> dict[str, float]:
         fn = resolve(target)
     except (ValueError, ImportError, AttributeError) as exc:
         raise TrainingError(f"the recipe's extra_metrics {target!r} cannot be found: {exc}") from None
-    return {k: float(v) for k, v in (fn(model, dataset, recipe) or {}).items()}
+    kwargs = {"state": state} if state is not None and "state" in inspect.signature(fn).parameters else {}
+    return {k: float(v) for k, v in (fn(model, dataset, recipe, **kwargs) or {}).items()}
 
 
 def quality_of(recipe: dict, metrics: dict) -> dict | None:

@@ -39,6 +39,9 @@ class _PanelRenderer:
     def __init__(self, plot: pg.PlotItem):
         self.plot = plot
         self._items: list = []
+        for side in ("left", "bottom"):
+            # Values like capsule lengths (0..1) read as "x0.001" and 0..800 otherwise.
+            plot.getAxis(side).enableAutoSIPrefix(False)
 
     def _clear(self):
         for item in self._items:

@@ -67,11 +67,13 @@ class RecipeDialog(QDialog):
         self.loss.setEditable(True)
         self.loss.addItems(R.LOSSES)
         loss = recipe.get("loss", "sparse_categorical_crossentropy")
-        self.loss.setCurrentText(loss if isinstance(loss, str) else loss.get("class_name", ""))
+        self.loss.setCurrentText(R.loss_name(loss))
         self.loss.setEnabled(isinstance(loss, str) and not custom_loop)
-        self.metrics = QLineEdit(", ".join(str(m) for m in recipe.get("metrics", ["accuracy"])))
+        metrics = recipe.get("metrics", ["accuracy"])
+        self.metrics = QLineEdit(", ".join(str(m) for m in metrics))
         self.metrics.setToolTip("comma-separated Keras metric names: " + ", ".join(R.METRICS))
-        self.metrics.setEnabled(not custom_loop)
+        # Per-output metrics (a list per output) are the template's own: shown, not edited.
+        self.metrics.setEnabled(not custom_loop and all(isinstance(m, str) for m in metrics))
 
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 100_000)

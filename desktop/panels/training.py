@@ -854,6 +854,8 @@ class TrainingPanel(QWidget):
                 text += f"  ·  {_duration(eta)} left"
         if state.message and not self.epochs_total:
             text = f"{state.message}…"
+        elif state.message and fraction >= 1.0:  # after the last epoch: evaluating, measuring...
+            text = f"{fraction * 100:.0f}%  ·  {state.message}"
         self.progress.setFormat(text)
 
 

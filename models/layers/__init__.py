@@ -7,3 +7,13 @@ from models.layers.basic import Squash  # noqa: F401
 from models.layers.experts import MixtureOfExperts  # noqa: F401
 from models.layers.graphs import GraphAttention, GraphConv, MaskedAccuracy, MessagePassing  # noqa: F401
 from models.layers.ode import ODEBlock  # noqa: F401
+from models.layers.capsules import (  # noqa: F401
+    CapsuleLength,
+    CapsuleMask,
+    Capsules,
+    MarginLoss,
+    PrimaryCapsules,
+    ReconstructionLoss,
+)
+from models.layers.memory import Memory  # noqa: F401
+from models.layers.sequence import PositionEmbedding  # noqa: F401

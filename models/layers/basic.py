@@ -5,6 +5,12 @@ import keras
 from keras import ops
 
 
+def squash(vectors, axis: int = -1, epsilon: float = 1e-7):
+    """``|s|^2 / (1 + |s|^2) * s / |s|`` along ``axis`` (capsule layers use it too)."""
+    sq_norm = ops.sum(ops.square(vectors), axis=axis, keepdims=True)
+    return sq_norm / (1.0 + sq_norm) / ops.sqrt(sq_norm + epsilon) * vectors
+
+
 @keras.saving.register_keras_serializable(package="layerforge")
 class Squash(keras.layers.Layer):
     """The capsule non-linearity: keeps a vector's direction, maps its length into [0, 1).
@@ -22,9 +28,7 @@ class Squash(keras.layers.Layer):
         self.epsilon = epsilon
 
     def call(self, inputs):
-        sq_norm = ops.sum(ops.square(inputs), axis=self.axis, keepdims=True)
-        scale = sq_norm / (1.0 + sq_norm) / ops.sqrt(sq_norm + self.epsilon)
-        return scale * inputs
+        return squash(inputs, self.axis, self.epsilon)
 
     def compute_output_shape(self, input_shape):
         return input_shape

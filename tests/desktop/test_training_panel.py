@@ -294,3 +294,19 @@ def test_a_run_writes_checkpoints_and_can_be_resumed_from_one(qtbot, panel, make
     resumed = again.args[0]["history"]["loss"]
     assert resumed[0] < first_loss[0] * 0.7
     assert panel.run_dir != run  # a run folder of its own
+
+
+def test_a_template_with_a_loss_per_output_opens_and_its_recipe_edits(qtbot, panel, make_doc):
+    from desktop.panels.recipe import RecipeDialog
+    from models import gallery
+
+    doc = make_doc(gallery.open_template("capsnet"))
+    panel.set_document(doc)
+    assert "MarginLoss (per output)" in panel.recipe_label.text()
+    dialog = RecipeDialog(doc.project.recipe, panel)
+    qtbot.addWidget(dialog)
+    dialog.epochs.setValue(3)
+    dialog.accept()
+    edited = dialog.recipe()
+    assert edited is not None and edited["epochs"] == 3
+    assert edited["loss"] == doc.project.recipe["loss"]  # the per-output list is kept as it was
