@@ -165,3 +165,21 @@ def test_a_real_subprocess_explains_a_built_in_dataset(tmp_path):
     out = last_json(r.stdout)
     assert sorted(out["feature_ranking"]) == sorted(ds.feature_names)
     assert r.stderr.strip() == ""
+
+
+def test_attention_on_the_gallerys_reversal_template_looks_at_the_mirrored_position(tmp_path,
+                                                                                    capsys):
+    """The `attention` template, trained with its quick preset, then explained from the command."""
+    out = tmp_path / "att"
+    assert main(["train", "gallery:attention", "--quick", "--out", str(out), "--json"]) == 0
+    assert last_json(capsys.readouterr().out)["quality"]["value"] >= 0.95
+    code = main(["explain", str(out / "project.lforge"), "--method", "attention", "--sample", "0",
+                 "--samples", "4", "--json"])
+    result = last_json(capsys.readouterr().out)
+    assert code == 0 and result["method"] == "attention"
+    for per_sample in result["attention"]:
+        heads = np.asarray(per_sample[0]["heads"])  # the template's one attention layer
+        n = heads.shape[-1]
+        mirrored = heads[:, np.arange(n), n - 1 - np.arange(n)]
+        assert (heads.argmax(-1) == n - 1 - np.arange(n)).all()
+        assert mirrored.mean() > 0.5
