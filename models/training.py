@@ -45,6 +45,7 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     evaluation: dict | None = None
     models: dict[str, Any] = field(default_factory=dict)  # every model a custom loop trained
+    evaluable: bool = True  # the app's evaluation page applies to ``model`` (inputs -> targets)
 
     def to_json(self) -> dict:
         return {
@@ -149,7 +150,8 @@ class LiveCallback:
 
     def __init__(self, state: RunState, *, probe: tuple | None = None, epochs: int = 1,
                  steps: int | None = None, batch_size: int = 32, monitor: str = "val_loss",
-                 histograms: bool = True, grad_norms: bool = True, view=None):
+                 histograms: bool = True, grad_norms: bool = True, view=None,
+                 monitor_mode: str = "min", epoch_metrics=None):
         from models import backend
 
         keras = backend.keras()
@@ -163,8 +165,10 @@ class LiveCallback:
         self.histograms = histograms
         self.grad_norms = grad_norms
         self.view = view  # f(model) -> a live view (models.views), or None
+        self.monitor_mode = monitor_mode  # "min": the lowest value is best; "max": the highest
+        self.epoch_metrics = epoch_metrics  # f(model) -> {name: value} joining each epoch's logs
         self.tap: GradNormTap | None = None
-        self.best_value = math.inf
+        self.best_value = None
         self.best_weights = None
         self.best_epoch: int | None = None
         self.good_weights = None
@@ -233,6 +237,9 @@ class LiveCallback:
             model.stop_training = True
 
     def on_epoch_end(self, model, epoch, logs):
+        if self.epoch_metrics is not None and logs is not None and not self.nan_message:
+            # Into Keras's own logs, so checkpoints, early stopping and the history see them.
+            logs.update(self.epoch_metrics(model))
         logs = dict(logs or {})
         if self.nan_message:
             return
@@ -246,7 +253,9 @@ class LiveCallback:
         logs["learning_rate"] = _current_lr(model)
         self.good_weights = model.get_weights()
         value = logs.get(self.monitor, logs.get("loss"))
-        if value is not None and float(value) < self.best_value:
+        from models.loops import better
+
+        if value is not None and better(float(value), self.best_value, self.monitor_mode):
             self.best_value = float(value)
             self.best_weights = self.good_weights
             self.best_epoch = epoch + 1
@@ -432,11 +441,15 @@ def train(project, *, state: RunState | None = None, dataset=None, quick: bool =
     recipe = effective_recipe(project.recipe, quick=quick, epochs=epochs,
                               batch_size=batch_size, xla=xla)
     loop = recipe.get("loop", "fit")
+    trainer = None
     if loop != "fit":
-        from models.loops import run_loop
+        from models.loops import is_loop, resolve, run_loop
 
-        return run_loop(project, recipe, state=state, dataset=dataset, out_dir=out_dir)
-    return _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_weights, evaluate)
+        trainer = resolve(loop)
+        if is_loop(trainer):
+            return run_loop(project, recipe, state=state, dataset=dataset, out_dir=out_dir)
+    return _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_weights, evaluate,
+                      trainer)
 
 
 def _seed(seed: int) -> None:
@@ -460,7 +473,9 @@ def load_project_data(project, recipe: dict | None = None):
     return load_dataset(spec, seed=int(recipe.get("seed", 0)), **kwargs)
 
 
-def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_weights, evaluate):
+def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_weights, evaluate,
+               trainer=None):
+    """``fit`` the main model, or a :class:`~models.loops.trainer.Trainer` class over every graph."""
     from models import backend
 
     keras = backend.keras()
@@ -476,8 +491,18 @@ def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_wei
         strategy = _strategy(distribute)
         scope = strategy.scope() if strategy is not None else _nullcontext()
         with scope:
-            model = project.build(with_weights=project.has_weights())
-            compile_model(model, recipe)
+            if trainer is None:
+                model = project.build(with_weights=project.has_weights())
+                compile_model(model, recipe)
+            else:
+                model = trainer.from_project(project, recipe)
+                try:
+                    model.compile_from(recipe)
+                except TrainingError:
+                    raise
+                except Exception as exc:
+                    raise TrainingError(f"the {trainer.__name__} step cannot be compiled with this "
+                                        f"recipe: {exc}") from None
         if strategy is not None:
             from models.distributed import prepare_model
 
@@ -487,7 +512,12 @@ def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_wei
             with strategy.scope() if strategy is not None else _nullcontext():
                 model.optimizer.build(model.trainable_variables)
             model.load_weights(str(initial_weights))
-        return _fit(model, project, recipe, state, dataset, out_dir, strategy, evaluate, tf, keras)
+        result = _fit(model, project, recipe, state, dataset, out_dir, strategy, evaluate, tf, keras)
+        if trainer is not None:  # the graphs are what the project keeps, not the wrapper
+            result.models = dict(model.graphs)
+            result.model = result.models[project.main_name]
+            result.evaluable = bool(model.evaluable)
+        return result
     finally:
         keras.mixed_precision.set_global_policy(policy_before)
 
@@ -526,13 +556,16 @@ def _fit(model, project, recipe, state, ds, out_dir, strategy, evaluate, tf, ker
     from models.views import view_function
 
     view = view_function(recipe, ds)
+    from models.loops import monitor_of
+
+    default = getattr(model, "monitor", None) or ("val_loss" if has_val else "loss", "min")
+    monitor, mode = monitor_of(recipe, *default)
     live = LiveCallback(state, probe=probe if strategy is None else None, epochs=epochs,
-                        steps=steps, batch_size=batch_size,
-                        monitor="val_loss" if has_val else "loss",
+                        steps=steps, batch_size=batch_size, monitor=monitor, monitor_mode=mode,
                         histograms=bool(recipe.get("histograms", True)),
                         grad_norms=bool(recipe.get("grad_norms", True)) and strategy is None,
-                        view=view)
-    callbacks = [live.keras_callback] + _recipe_callbacks(recipe, out_dir, has_val, keras)
+                        view=view, epoch_metrics=epoch_metrics_function(recipe, ds))
+    callbacks = [live.keras_callback] + _recipe_callbacks(recipe, out_dir, (monitor, mode), keras)
     x_train, y_train = ds.x_train, ds.y_train
     fit_kwargs: dict[str, Any] = {}
     if strategy is not None and "MultiWorker" in type(strategy).__name__:
@@ -613,6 +646,26 @@ def extra_metrics(recipe: dict, model, dataset) -> dict[str, float]:
     return {k: float(v) for k, v in (fn(model, dataset, recipe) or {}).items()}
 
 
+def epoch_metrics_function(recipe: dict, dataset):
+    """The recipe's per-epoch measures as ``f(model) -> dict``, or None.
+
+    ``recipe["epoch_metrics"]`` names ``fn(model, dataset, recipe)`` (like
+    ``extra_metrics``), called at the end of every epoch; its values join the
+    epoch's logs, so they are plotted and can be the ``monitor`` (a GAN's
+    modes covered, say, where no loss tells the best epoch).
+    """
+    target = recipe.get("epoch_metrics")
+    if not target:
+        return None
+    from models.views import resolve
+
+    try:
+        fn = resolve(target)
+    except (ValueError, ImportError, AttributeError) as exc:
+        raise TrainingError(f"the recipe's epoch_metrics {target!r} cannot be found: {exc}") from None
+    return lambda model: {k: float(v) for k, v in (fn(model, dataset, recipe) or {}).items()}
+
+
 def quality_of(recipe: dict, metrics: dict) -> dict | None:
     """The template's quality measure (``recipe["quality"]``) as ``{"metric", "value"}``."""
     quality = recipe.get("quality")
@@ -642,7 +695,7 @@ def _take(x, n):
 
 def _fit_error_message(exc: Exception, model, ds) -> str:
     msg = " ".join(str(exc).split())
-    want = [tuple(t.shape[1:]) for t in model.inputs]
+    want = [tuple(t.shape[1:]) for t in getattr(model, "inputs", None) or []]
     got = tuple(np.shape(_first(ds.x_train))[1:])
     if "shape" in msg.lower() or "incompatible" in msg.lower():
         return (f"the data does not fit the model: the model takes inputs of shape {want} per "
@@ -651,21 +704,23 @@ def _fit_error_message(exc: Exception, model, ds) -> str:
     return f"training failed: {msg[:500]}"
 
 
-def _recipe_callbacks(recipe: dict, out_dir, has_val: bool, keras) -> list:
+def _recipe_callbacks(recipe: dict, out_dir, monitor: tuple[str, str], keras) -> list:
     cbs = []
     spec = recipe.get("callbacks") or {}
-    monitor_default = "val_loss" if has_val else "loss"
+    monitor_default, mode = monitor
     es = spec.get("early_stopping")
     if es:
         es = {} if es is True else dict(es)
-        es.setdefault("monitor", monitor_default)
+        if "monitor" not in es:  # a monitor of the recipe's own keeps Keras's "auto" mode
+            es.update(monitor=monitor_default, mode=es.get("mode", mode))
         es.setdefault("patience", 5)
         es.setdefault("restore_best_weights", True)
         cbs.append(keras.callbacks.EarlyStopping(**es))
     rl = spec.get("reduce_lr")
     if rl:
         rl = {} if rl is True else dict(rl)
-        rl.setdefault("monitor", monitor_default)
+        if "monitor" not in rl:
+            rl.update(monitor=monitor_default, mode=rl.get("mode", mode))
         rl.setdefault("patience", 3)
         rl.setdefault("factor", 0.5)
         cbs.append(keras.callbacks.ReduceLROnPlateau(**rl))
@@ -673,7 +728,7 @@ def _recipe_callbacks(recipe: dict, out_dir, has_val: bool, keras) -> list:
         out = Path(out_dir)
         (out / "checkpoints").mkdir(parents=True, exist_ok=True)
         cbs.append(keras.callbacks.ModelCheckpoint(
-            str(out / "checkpoints" / "best.weights.h5"), monitor=monitor_default,
+            str(out / "checkpoints" / "best.weights.h5"), monitor=monitor_default, mode=mode,
             save_best_only=True, save_weights_only=True))
         cbs.append(keras.callbacks.ModelCheckpoint(
             str(out / "checkpoints" / "last.weights.h5"), save_weights_only=True))

@@ -135,6 +135,15 @@ def series(name: str, x, y, classes=None, size: float = 5.0, color: str | None =
     return out
 
 
+def series_by_class(x, y, classes, class_names=None, size: float = 5.0) -> list[dict]:
+    """One scatter series per class, named after it (the app colours the n-th series as class n)."""
+    x, y, classes = np.asarray(x).ravel(), np.asarray(y).ravel(), np.asarray(classes).ravel()
+    names = list(class_names or [])
+    top = int(classes.max()) + 1 if classes.size else 0
+    return [series(names[c] if c < len(names) else str(c), x[classes == c], y[classes == c], size=size)
+            for c in range(top)]
+
+
 def scatter_panel(title: str, *series_list: dict, x_title: str = "", y_title: str = "") -> dict:
     return {"kind": "scatter", "title": title, "series": list(series_list),
             "x_title": x_title, "y_title": y_title}
@@ -171,5 +180,6 @@ def text_panel(title: str, text: str) -> dict:
 PANEL_KINDS = ("images", "heatmap", "scatter", "bars", "graph", "lines", "text")
 
 __all__ = ["view", "view_function", "resolve", "images_panel", "heatmap_panel", "series",
+           "series_by_class",
            "scatter_panel", "bars_panel", "graph_panel", "lines_panel", "line", "text_panel",
            "PANEL_KINDS"]
