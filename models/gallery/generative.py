@@ -104,7 +104,7 @@ def vae():
     return project_of(
         {"encoder": encoder, "decoder": decoder},
         {"source": "builtin", "name": "digits"},
-        {"loop": "vae", "optimizer": _adam(0.002), "epochs": 120, "batch_size": 32, "seed": 0,
+        {"loop": "vae", "optimizer": _adam(0.003), "epochs": 120, "batch_size": 32, "seed": 0,
          "quick": {"epochs": 80},
          "quality": {"metric": "recon_improvement"},
          "extra_metrics": f"{HOOKS}:vae_metrics",
@@ -181,14 +181,17 @@ def gan_digits():
     generator = keras.Model(z, L.Reshape((8, 8, 1), name="image")(h), name="generator")
     x = keras.Input((8, 8, 1), name="image")
     h = L.Flatten(name="flatten")(x)
+    # Noise on its input and dropout keep the discriminator from winning too soon,
+    # which is what drives a generator into making one digit only.
+    h = L.GaussianNoise(0.1, name="input_noise")(h)
     h = L.Dense(256, name="dense_1")(h)
     h = L.LeakyReLU(0.2, name="leaky_1")(h)
+    h = L.Dropout(0.3, name="dropout_1")(h)
     h = L.Dense(128, name="dense_2")(h)
     h = L.LeakyReLU(0.2, name="leaky_2")(h)
+    h = L.Dropout(0.3, name="dropout_2")(h)
     discriminator = keras.Model(x, L.Dense(1, name="real_score")(h), name="discriminator")
-    recipe = _gan_recipe(150, 100, 64, "digit_metrics", "digits_gan_view")
-    recipe["optimizer"] = _adam(0.0005, beta_1=0.5)
-    recipe["loop_options"] = {"discriminator_optimizer": _adam(0.0005, beta_1=0.5)}
+    recipe = _gan_recipe(80, 60, 32, "digit_metrics", "digits_gan_view")
     return project_of(
         {"generator": generator, "discriminator": discriminator},
         {"source": "builtin", "name": "digits"},
@@ -230,8 +233,8 @@ def diffusion():
         {"loop": "diffusion", "epochs": 80, "batch_size": 64, "seed": 0,
          "optimizer": _adam(0.003),
          "schedule": {"class_name": "CosineDecay", "config": {"decay_steps": 5280, "alpha": 0.05}},
-         "quick": {"epochs": 60,
-                   "schedule": {"class_name": "CosineDecay", "config": {"decay_steps": 3960, "alpha": 0.05}}},
+         "quick": {"epochs": 45,
+                   "schedule": {"class_name": "CosineDecay", "config": {"decay_steps": 2970, "alpha": 0.05}}},
          "quality": {"metric": "sample_quality"},
          "extra_metrics": f"{HOOKS}:sample_quality",
          "live_view": {"fn": f"{HOOKS}:diffusion_view", "n": 500, "paths": 4}},

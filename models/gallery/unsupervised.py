@@ -19,17 +19,17 @@ def dbn():
     rbms = {}
     for i, (visible, hidden) in enumerate(((64, 128), (128, 64)), start=1):
         v = keras.Input((visible,), name="visible")
-        rbms[f"rbm_{i}"] = keras.Model(v, RBM(hidden, cd_steps=1, learning_rate=0.05, name="rbm")(v),
+        rbms[f"rbm_{i}"] = keras.Model(v, RBM(hidden, cd_steps=1, learning_rate=0.1, name="rbm")(v),
                                        name=f"rbm_{i}")
     return project_of(
         {"dbn": classifier, **rbms},
         {"source": "builtin", "name": "digits-binary"},
-        {"loop": "dbn", "optimizer": _adam(0.002), "loss": "sparse_categorical_crossentropy",
-         "metrics": ["accuracy"], "epochs": 50, "batch_size": 32, "seed": 0,
+        {"loop": "dbn", "optimizer": _adam(0.005), "loss": "sparse_categorical_crossentropy",
+         "metrics": ["accuracy"], "epochs": 70, "batch_size": 32, "seed": 0,
          "pretrain_epochs": 10,
          "loop_options": {"stack": ["rbm_1", "rbm_2"], "classifier": "dbn",
                           "unroll": {"rbm_1": "hidden_1", "rbm_2": "hidden_2"}},
-         "quick": {"epochs": 30, "pretrain_epochs": 6},
+         "quick": {"epochs": 50, "pretrain_epochs": 8},
          "quality": {"metric": "test_accuracy"}},
         {"explanation": (
             "A restricted Boltzmann machine is a layer of hidden units joined to the pixels by "
@@ -78,8 +78,8 @@ def self_supervised():
     keras = _keras()
     L = keras.layers
     x = keras.Input((8, 8, 1), name="image")
-    h = L.Conv2D(32, 3, padding="same", activation="relu", name="conv_1")(x)
-    h = L.Conv2D(64, 3, padding="same", activation="relu", name="conv_2")(h)
+    h = L.Conv2D(16, 3, padding="same", activation="relu", name="conv_1")(x)
+    h = L.Conv2D(32, 3, padding="same", activation="relu", name="conv_2")(h)
     h = L.MaxPooling2D(2, name="pool")(h)
     h = L.Flatten(name="flatten")(h)
     encoder = keras.Model(x, L.Dense(64, activation="relu", name="embedding")(h), name="encoder")
@@ -97,7 +97,7 @@ def self_supervised():
         {"source": "builtin", "name": "digits"},
         {"loop": "simclr", "optimizer": _adam(0.001), "epochs": 60, "batch_size": 128, "seed": 0,
          "loss": {"class_name": "layerforge>NTXent", "config": {"temperature": 0.1}},
-         "quick": {"epochs": 40},
+         "quick": {"epochs": 30},
          "loop_options": {"probe_labels": 0.1},
          "quality": {"metric": "linear_probe_accuracy"},
          "extra_metrics": "models.loops.contrastive:probe_metrics",

@@ -207,16 +207,16 @@ class _Checkpoints:
             if best:
                 model.save_weights(str(self._path("best", name, first)))
 
-    def write_history(self, history: dict[str, list[float]]) -> None:
+    def write_history(self, rows: list[dict]) -> None:
+        """One line per epoch; a column an epoch did not log (another phase's) stays empty."""
         import csv
 
-        keys = list(history)
-        rows = len(next(iter(history.values()), []))
+        keys = list(dict.fromkeys(k for row in rows for k in row))
         with open(self.history, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["epoch", *keys])
-            for i in range(rows):
-                writer.writerow([i, *(history[k][i] if i < len(history[k]) else "" for k in keys)])
+            for i, row in enumerate(rows):
+                writer.writerow([i, *(row.get(k, "") for k in keys)])
 
 
 def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=None):
@@ -251,6 +251,7 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
     state.emit("begin", {"epochs": epochs, "steps": steps, "layers": list(loop.models)})
     _emit_view(state, loop, 0)
     history: dict[str, list[float]] = {}
+    rows: list[dict] = []  # each epoch's logs (a loop's phases log different keys)
     good = loop.get_weights()
     best, best_value, best_epoch = good, None, None
     stopped, message = "completed", ""
@@ -295,15 +296,16 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
             best, best_value, best_epoch = good, float(value), epoch + 1
         for k, v in logs.items():
             history.setdefault(k, []).append(float(v))
+        rows.append({k: float(v) for k, v in logs.items()})
         if checkpoints is not None:
             checkpoints.save(loop.models, best=improved)
-            checkpoints.write_history(history)
+            checkpoints.write_history(rows)
         state.emit("epoch", {"epoch": epoch + 1, "logs": logs})
         _emit_view(state, loop, epoch + 1)
     seconds = time.perf_counter() - t0
     result = TrainResult(model=next(iter(loop.models.values()), None), history=history,
                          seconds=seconds, stopped=stopped, message=message, best_epoch=best_epoch)
-    result.epochs_run = len(next(iter(history.values()), []))
+    result.epochs_run = len(rows)
     result.samples_per_second = total_steps * int(recipe.get("batch_size", 1)) / seconds if seconds else 0.0
     result.metrics.update(loop.evaluate())
     if getattr(loop, "_view_error", None):
