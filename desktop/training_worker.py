@@ -130,6 +130,7 @@ class TrainingWorker(RunWorker):
         self.result = result
         payload = result.to_json()
         payload["evaluation"] = result.evaluation
+        payload["evaluable"] = result.evaluable
         self.sig_finished.emit(payload, result.stopped != "nan")
 
 

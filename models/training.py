@@ -296,9 +296,12 @@ class GradNormTap:
     also adds every layer's gradient norm (the square root of the sum of its
     weights' squared gradients) into a small variable. Loss-scaled (mixed
     precision) runs see the unscaled gradients, as the inner optimizer does.
+    A model trained by several optimizers (a GAN's two players) lists the
+    others in ``extra_optimizers``; each layer's mean is over the steps that
+    gave it a gradient.
     """
 
-    def __init__(self, model, optimizer, tf):
+    def __init__(self, model, optimizers, tf):
         self._tf = tf
         owner = {}
         for layer in model.layers:
@@ -316,7 +319,12 @@ class GradNormTap:
         self._segment = segment
         self.sums = tf.Variable(tf.zeros([len(self.layers)], tf.float32), trainable=False,
                                 name="layerforge_grad_norm_sums")
-        self.steps = tf.Variable(0.0, trainable=False, name="layerforge_grad_norm_steps")
+        self.steps = tf.Variable(tf.zeros([len(self.layers)], tf.float32), trainable=False,
+                                 name="layerforge_grad_norm_steps")
+        for optimizer in optimizers:
+            self._wrap(optimizer)
+
+    def _wrap(self, optimizer) -> None:
         original = optimizer.apply
         tap = self
 
@@ -328,24 +336,28 @@ class GradNormTap:
 
     @classmethod
     def attach(cls, model) -> "GradNormTap | None":
-        """A tap on ``model``'s optimizer, or None where one cannot be fitted."""
+        """A tap on ``model``'s optimizers, or None where one cannot be fitted."""
         from models import backend
 
         tf = backend.tf()
-        optimizer = getattr(model, "optimizer", None)
-        while optimizer is not None and hasattr(optimizer, "inner_optimizer"):
-            optimizer = optimizer.inner_optimizer
-        if optimizer is None or not callable(getattr(optimizer, "apply", None)) \
-                or not model.trainable_weights or tf.distribute.has_strategy():
+        optimizers = []
+        for optimizer in [getattr(model, "optimizer", None), *getattr(model, "extra_optimizers", ())]:
+            while optimizer is not None and hasattr(optimizer, "inner_optimizer"):
+                optimizer = optimizer.inner_optimizer
+            if optimizer is None or not callable(getattr(optimizer, "apply", None)):
+                return None
+            optimizers.append(optimizer)
+        if not optimizers or not model.trainable_weights or tf.distribute.has_strategy():
             return None
         try:
-            return cls(model, optimizer, tf)
+            return cls(model, optimizers, tf)
         except Exception:
             return None
 
     def _record(self, grads, variables):
         tf = self._tf
         squares = [tf.zeros([], tf.float32)] * len(self.layers)
+        seen = [0.0] * len(self.layers)
         for g, v in zip(grads, variables):
             i = self._index.get(id(v))
             if g is None or i is None:
@@ -354,19 +366,19 @@ class GradNormTap:
                 g = g.values
             squares[self._segment[i]] = squares[self._segment[i]] + tf.reduce_sum(
                 tf.square(tf.cast(g, tf.float32)))
-        self.sums.assign_add(tf.sqrt(tf.stack(squares)))
-        self.steps.assign_add(1.0)
+            seen[self._segment[i]] = 1.0
+        mask = tf.constant(seen, tf.float32)
+        self.sums.assign_add(tf.sqrt(tf.stack(squares)) * mask)
+        self.steps.assign_add(mask)
 
     def epoch_norms(self) -> dict[str, float]:
         """The mean norm per layer since the last call (then starts a new epoch)."""
-        steps = float(self.steps.numpy())
+        steps = self.steps.numpy()
         sums = self.sums.numpy()
         self.sums.assign(np.zeros_like(sums))
-        self.steps.assign(0.0)
-        if steps <= 0:
-            return {}
-        return {name: float(v) / steps for name, v in zip(self.layers, sums)
-                if math.isfinite(float(v))}
+        self.steps.assign(np.zeros_like(steps))
+        return {name: float(v) / float(n) for name, v, n in zip(self.layers, sums, steps)
+                if n > 0 and math.isfinite(float(v))}
 
 
 def _grad_norms(model, x, y) -> dict[str, float]:
@@ -395,10 +407,16 @@ def _grad_norms(model, x, y) -> dict[str, float]:
     return {k: math.sqrt(v) for k, v in sums.items()}
 
 
-def _histograms(model, bins: int = 30) -> dict[str, dict]:
+def _histograms(model, bins: int = 30, trainable_only: bool = True, prefix: str = "") -> dict[str, dict]:
+    """Each layer's weight histogram (``prefix`` + layer name -> counts and edges).
+
+    ``trainable_only=False`` includes weights no gradient trains (a SOM's
+    prototypes, which a custom loop moves).
+    """
     out = {}
     for layer in model.layers:
-        ws = [np.asarray(w).ravel() for w in layer.trainable_weights]
+        ws = [np.asarray(w).ravel() for w in (layer.trainable_weights if trainable_only
+                                              else layer.weights)]
         if not ws:
             continue
         flat = np.concatenate(ws)
@@ -406,7 +424,7 @@ def _histograms(model, bins: int = 30) -> dict[str, dict]:
         if flat.size == 0:
             continue
         counts, edges = np.histogram(flat, bins=bins)
-        out[layer.name] = {"counts": counts.tolist(), "edges": edges.tolist()}
+        out[prefix + layer.name] = {"counts": counts.tolist(), "edges": edges.tolist()}
     return out
 
 

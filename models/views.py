@@ -15,7 +15,9 @@ new template needs no new widget, only a function that fills panels:
     ``x_title`` / ``y_title``, ``levels`` (optional ``[lo, hi]``).
 ``scatter``
     ``series``: a list of ``{"name", "x", "y", "classes" (optional, an int
-    per point: the colour), "size", "color" (optional "#rrggbb")}``.
+    per point: the colour), "size", "color" (optional "#rrggbb")}``;
+    ``equal_axes`` (optional): one unit is as long on both axes (points in a
+    plane: a ring stays round).
 ``bars``
     ``labels``, ``values``, ``y_title``, ``reference`` (optional: a
     horizontal line, e.g. the 5% an expert should at least take).
@@ -24,7 +26,8 @@ new template needs no new widget, only a function that fills panels:
     ``classes`` (an int per node: the colour), ``labels`` (optional),
     ``marked`` (optional node indices drawn larger: e.g. the labelled ones).
 ``lines``
-    ``series``: a list of ``{"name", "x", "y"}``; ``x_title`` / ``y_title``.
+    ``series``: a list of ``{"name", "x", "y"}``; ``x_title`` / ``y_title``;
+    ``equal_axes`` as for scatter.
 ``text``
     ``text``.
 
@@ -144,9 +147,10 @@ def series_by_class(x, y, classes, class_names=None, size: float = 5.0) -> list[
             for c in range(top)]
 
 
-def scatter_panel(title: str, *series_list: dict, x_title: str = "", y_title: str = "") -> dict:
+def scatter_panel(title: str, *series_list: dict, x_title: str = "", y_title: str = "",
+                  equal_axes: bool = False) -> dict:
     return {"kind": "scatter", "title": title, "series": list(series_list),
-            "x_title": x_title, "y_title": y_title}
+            "x_title": x_title, "y_title": y_title, "equal_axes": bool(equal_axes)}
 
 
 def bars_panel(title: str, labels, values, y_title: str = "", reference: float | None = None) -> dict:
@@ -164,9 +168,10 @@ def graph_panel(title: str, positions, edges, classes, labels=None, marked=None)
             "marked": None if marked is None else [int(i) for i in marked]}
 
 
-def lines_panel(title: str, *series_list: dict, x_title: str = "", y_title: str = "") -> dict:
+def lines_panel(title: str, *series_list: dict, x_title: str = "", y_title: str = "",
+                equal_axes: bool = False) -> dict:
     return {"kind": "lines", "title": title, "series": list(series_list),
-            "x_title": x_title, "y_title": y_title}
+            "x_title": x_title, "y_title": y_title, "equal_axes": bool(equal_axes)}
 
 
 def line(name: str, x, y) -> dict:

@@ -5,7 +5,7 @@ import atexit
 import json
 import math
 
-from PySide6.QtCore import QByteArray, QLineF, QMimeData, QPoint, QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QByteArray, QLineF, QMimeData, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCursor, QKeySequence, QPainter
 from PySide6.QtWidgets import QApplication, QGraphicsView, QMenu, QTabBar, QToolTip
 
@@ -777,6 +777,12 @@ class GraphTabs(QTabBar):
     @property
     def names(self) -> list[str]:
         return [self.tabText(i) for i in range(self.count())]
+
+    def tabSizeHint(self, index: int):
+        # Fusion draws an unselected tab's text a little lower and clips its descenders
+        # ("rbm_1" read "rbm 1"): a few pixels more height keep them.
+        hint = super().tabSizeHint(index)
+        return QSize(hint.width(), hint.height() + 4)
 
     def refill(self) -> None:
         """One tab per graph of the project, the shown one current."""

@@ -129,7 +129,7 @@ class _Scatter(_PanelRenderer):
             item = pg.ScatterPlotItem(x=s["x"], y=s["y"], size=float(s.get("size", 5)),
                                       brush=brushes, pen=None, name=s.get("name") or None)
             self._add(item)
-        self.plot.setAspectLocked(False)
+        self.plot.setAspectLocked(bool(panel.get("equal_axes")))
         self.plot.autoRange()
 
 
@@ -186,7 +186,7 @@ class _Lines(_PanelRenderer):
             self._add(pg.PlotDataItem(s.get("x") or [], s.get("y") or [],
                                       pen=pg.mkPen(PALETTE[j % len(PALETTE)], width=2),
                                       name=s.get("name") or None))
-        self.plot.setAspectLocked(False)
+        self.plot.setAspectLocked(bool(panel.get("equal_axes")))
         self.plot.autoRange()
 
 

@@ -230,14 +230,15 @@ def diffusion():
     return project_of(
         {"denoiser": denoiser, "noising": noising},
         {"source": "builtin", "name": "moons-clean"},
-        {"loop": "diffusion", "epochs": 80, "batch_size": 64, "seed": 0,
+        {"loop": "diffusion", "epochs": 100, "batch_size": 64, "seed": 0,
          "optimizer": _adam(0.003),
-         "schedule": {"class_name": "CosineDecay", "config": {"decay_steps": 5280, "alpha": 0.05}},
-         "quick": {"epochs": 45,
-                   "schedule": {"class_name": "CosineDecay", "config": {"decay_steps": 2970, "alpha": 0.05}}},
+         # The rate falls to 5% over the run (66 steps an epoch): the last steps refine.
+         "schedule": {"class_name": "CosineDecay", "config": {"decay_steps": 6600, "alpha": 0.05}},
+         "quick": {"epochs": 60,
+                   "schedule": {"class_name": "CosineDecay", "config": {"decay_steps": 3960, "alpha": 0.05}}},
          "quality": {"metric": "sample_quality"},
          "extra_metrics": f"{HOOKS}:sample_quality",
-         "live_view": {"fn": f"{HOOKS}:diffusion_view", "n": 500, "paths": 4}},
+         "live_view": {"fn": f"{HOOKS}:diffusion_view", "n": 1000, "paths": 3}},
         {"explanation": (
             "The noising graph is the forward process: its NoiseSchedule mixes a clean point "
             "with Gaussian noise, more at every one of 100 steps, until nothing of the point "

@@ -131,6 +131,17 @@ def monitor_of(recipe: dict, default: str, default_mode: str = "min") -> tuple[s
     return spec["metric"], mode
 
 
+def _weight_histograms(models: dict) -> dict:
+    """Every layer's weights (trained by the loop, whatever Keras calls trainable), as fit reports them."""
+    from models.training import _histograms
+
+    several = len(models) > 1
+    out = {}
+    for name, model in models.items():
+        out.update(_histograms(model, trainable_only=False, prefix=f"{name}/" if several else ""))
+    return out
+
+
 def _emit_view(state: RunState, loop: Loop, epoch: int) -> None:
     """The loop's live view (see :mod:`models.views`); a failing view is switched off, once."""
     if getattr(loop, "_view_error", None):
@@ -234,11 +245,19 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
         A :class:`models.training.TrainResult` whose ``models`` holds every
         trained model and ``model`` the first.
     """
-    from models.training import TrainingError, TrainResult, epoch_metrics_function, load_project_data, quality_of
+    from models.training import (
+        TrainingError,
+        TrainResult,
+        _seed,
+        epoch_metrics_function,
+        load_project_data,
+        quality_of,
+    )
 
     cls = resolve(recipe["loop"])
     if not is_loop(cls):
         raise TrainingError(f"{recipe['loop']!r} is a Keras trainer; it trains with fit (models.training.train)")
+    _seed(recipe.get("seed", 0))  # the same run twice gives the same weights, as with fit
     if dataset is None and project.dataset is not None:
         dataset = load_project_data(project, recipe)
     loop = cls(project, recipe, dataset)
@@ -300,7 +319,10 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
         if checkpoints is not None:
             checkpoints.save(loop.models, best=improved)
             checkpoints.write_history(rows)
-        state.emit("epoch", {"epoch": epoch + 1, "logs": logs})
+        payload = {"epoch": epoch + 1, "logs": logs}
+        if recipe.get("histograms", True):
+            payload["histograms"] = _weight_histograms(loop.models)
+        state.emit("epoch", payload)
         _emit_view(state, loop, epoch + 1)
     seconds = time.perf_counter() - t0
     result = TrainResult(model=next(iter(loop.models.values()), None), history=history,

@@ -103,10 +103,14 @@ def probe_metrics(model, dataset, recipe) -> dict:
 
 
 def embedding_view(model, dataset, options) -> dict:
-    """The test images' embeddings projected on their first two principal components, by class."""
+    """The test images' embeddings projected on their first two principal components, by class.
+
+    Embeddings are scaled to unit length first: the loss compares directions only.
+    """
     x = sample_rows(np.asarray(dataset.x_test), int(options.get("n", 500)))
     y = sample_rows(np.asarray(dataset.y_test), int(options.get("n", 500)))
     z = model.embed(x)
+    z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
     z = z - z.mean(axis=0)
     _, _, vt = np.linalg.svd(z, full_matrices=False)
     pc = z @ vt[:2].T

@@ -197,7 +197,7 @@ def vae_view(model, dataset, options) -> dict:
         "Latent space",
         _reconstructions_panel(model, dataset, n),
         views.scatter_panel("Test images in the latent space (z mean)", *series,
-                            x_title="z1", y_title="z2" if latent > 1 else ""),
+                            x_title="z1", y_title="z2" if latent > 1 else "", equal_axes=True),
         views.images_panel(model.decode(grid), "Decoded from a grid over z1, z2 in [-2, 2]",
                            columns=side),
     )
@@ -244,6 +244,11 @@ class GANTrainer(Trainer):
         super().compile_from(recipe)
         spec = self.options.get("discriminator_optimizer")
         self.d_optimizer = make_optimizer({**recipe, "optimizer": spec} if spec else recipe)
+
+    @property
+    def extra_optimizers(self) -> list:
+        """The discriminator's optimizer (the generator's is ``optimizer``)."""
+        return [self.d_optimizer]
 
     def noise(self, n):
         return keras.random.normal((n, self.noise_dim), seed=self.seed_generator)
@@ -312,14 +317,24 @@ def ring_metrics(model, dataset, recipe) -> dict:
 
 
 def ring_view(model, dataset, options) -> dict:
-    """Generated points over the real ring."""
+    """Generated points over the real ring, and how many land near each of its modes."""
+    from models.datasets.generative import RING_STD, ring_centers
+
     real = sample_rows(np.asarray(dataset.x_train), 1000)
     fake = model.generate(int(options.get("n", 1000)))
-    return views.view("Generated points", views.scatter_panel(
-        "Generated (blue) over real (grey) points",
-        views.series("real", real[:, 0], real[:, 1], size=3, color="#b0b0b0"),
-        views.series("generated", fake[:, 0], fake[:, 1], size=4, color="#1f77b4"),
-        x_title="x1", y_title="x2"))
+    centers = ring_centers()
+    d = np.linalg.norm(fake[:, None, :] - centers[None, :, :], axis=-1)
+    near = d.min(axis=1) <= 3.0 * RING_STD
+    share = np.bincount(d.argmin(axis=1)[near], minlength=len(centers)) / len(fake)
+    return views.view(
+        "Generated points",
+        views.scatter_panel("Generated (blue) over real (grey) points",
+                            views.series("real", real[:, 0], real[:, 1], size=3, color="#b0b0b0"),
+                            views.series("generated", fake[:, 0], fake[:, 1], size=4, color="#1f77b4"),
+                            x_title="x1", y_title="x2", equal_axes=True),
+        views.bars_panel("Share of samples within 3 sd of each mode (covered: above the line)",
+                         [f"mode {i}" for i in range(len(centers))], share, y_title="share",
+                         reference=0.02))
 
 
 def _digit_judge(dataset):
@@ -481,28 +496,38 @@ def sample_quality(model, dataset, recipe) -> dict:
 
 
 def diffusion_view(model, dataset, options) -> dict:
-    """Samples over the data, the reverse process in snapshots, and the path of a few samples."""
-    n = int(options.get("n", 500))
+    """Samples over the data, the reverse process as density snapshots, and a few samples' paths."""
+    n = int(options.get("n", 1000))
     steps = model.steps
     samples, path = model.sample(_noise_like(dataset, n))
-    real = sample_rows(np.asarray(dataset.x_train), 1000)
-    blues = ("#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c")
-    marks = (0, steps // 4, steps // 2, (3 * steps) // 4, steps)  # reverse steps taken
-    snapshots = [views.series(f"step {steps - k}", path[k][:300, 0], path[k][:300, 1], size=3,
-                              color=blues[i]) for i, k in enumerate(marks)]
+    data = np.asarray(dataset.x_train)
+    real = sample_rows(data, 1000)
+    taken = (0, steps // 4, steps // 2, (3 * steps) // 4, steps)  # reverse steps taken so far
+    lo, hi = np.minimum(data.min(axis=0), -2.5), np.maximum(data.max(axis=0), 2.5)
+    strip = [_density(path[k], lo, hi) for k in taken] + [_density(data, lo, hi)]
+    labels = [f"step {steps - k}" for k in taken] + ["the data"]
     paths = [views.line(f"sample {i + 1}", path[:, i, 0], path[:, i, 1])
-             for i in range(int(options.get("paths", 4)))]
+             for i in range(int(options.get("paths", 3)))]
     return views.view(
         "Reverse process",
         views.scatter_panel("Samples (blue) over the data (grey)",
                             views.series("data", real[:, 0], real[:, 1], size=3, color="#b0b0b0"),
                             views.series("samples", samples[:, 0], samples[:, 1], size=4,
-                                         color="#1f77b4"), x_title="x1", y_title="x2"),
-        views.scatter_panel("Noise becoming samples, step by step", *snapshots,
-                            x_title="x1", y_title="x2"),
+                                         color="#1f77b4"), x_title="x1", y_title="x2",
+                            equal_axes=True),
+        views.images_panel(strip, f"Density of {n} samples as the noise is removed, step {steps} to 0",
+                           labels=labels, columns=3),
         views.lines_panel(f"Denoising paths of {len(paths)} samples ({steps} steps)", *paths,
-                          x_title="x1", y_title="x2"),
+                          x_title="x1", y_title="x2", equal_axes=True),
     )
+
+
+def _density(points: np.ndarray, lo, hi, bins: int = 20) -> np.ndarray:
+    """A 2-D histogram as an image in [0, 1] (dark: many points), y upwards."""
+    counts, _, _ = np.histogram2d(points[:, 0], points[:, 1], bins=bins,
+                                  range=[[lo[0], hi[0]], [lo[1], hi[1]]])
+    image = np.sqrt(counts.T[::-1] / max(counts.max(), 1.0))
+    return 1.0 - image
 
 
 __all__ = ["AutoencoderTrainer", "VAETrainer", "GANTrainer", "DiffusionTrainer",

@@ -278,17 +278,34 @@ class SOMLoop(Loop):
 
     def live_view(self):
         rows, cols = self.som.rows, self.som.columns
-        hits = np.bincount(np.asarray(self.som.best_matching_units(self._below(self.dataset.x_train))),
-                           minlength=self.som.units).reshape(rows, cols)
+        x = self._below(self.dataset.x_train)
         names = self.dataset.feature_names or [f"feature {i + 1}" for i in range(self.features)]
-        planes = self.som.component_planes()
-        panels = [views.heatmap_panel(self.som.u_matrix(), "U-matrix (high: a border between clusters)",
-                                      x_title="column", y_title="row"),
-                  views.heatmap_panel(hits, "Training samples per unit", x_title="column",
-                                      y_title="row")]
-        panels += [views.heatmap_panel(plane, f"Component plane: {name}", x_title="column",
-                                       y_title="row") for name, plane in zip(names, planes[:4])]
+        grid = {"x_title": "column", "y_title": "row", "x_labels": [str(c + 1) for c in range(cols)],
+                "y_labels": [str(r + 1) for r in range(rows)]}
+        panels = [views.heatmap_panel(self.som.u_matrix(), "U-matrix (bright: a border between clusters)",
+                                      **grid)]
+        if self.dataset.has_classes:
+            panels.append(_class_map(self.som, x, np.asarray(self.dataset.y_train),
+                                     self.dataset.class_names))
+        panels += [views.heatmap_panel(plane, f"Component plane: {name}", **grid)
+                   for name, plane in zip(names, self.som.component_planes()[:4])]
         return views.view("Self-organizing map", *panels)
+
+
+def _class_map(som, x: np.ndarray, y: np.ndarray, class_names) -> dict:
+    """The grid's units as points, coloured by the class of most training samples they win."""
+    bmu = np.asarray(som.best_matching_units(x))
+    counts = np.zeros((som.units, int(y.max()) + 1))
+    np.add.at(counts, (bmu, y), 1)
+    won = counts.sum(axis=1) > 0
+    cols = np.arange(som.units) % som.columns + 1
+    rows = -(np.arange(som.units) // som.columns + 1)  # row 1 at the top, as in the heat maps
+    series = views.series_by_class(cols[won], rows[won], counts.argmax(axis=1)[won], class_names,
+                                   size=18)
+    if not won.all():
+        series.append(views.series("no sample", cols[~won], rows[~won], size=10, color="#d0d0d0"))
+    return views.scatter_panel("Class each unit wins most", *series, x_title="column",
+                               y_title="row (1 at the top)", equal_axes=True)
 
 
 def quantization_error(som, x: np.ndarray) -> float:

@@ -240,3 +240,56 @@ def test_the_live_view_draws_every_panel_kind(qtbot):
     plots = [r.plot for r in w._renderers]
     w.set_view(every, epoch=3)
     assert [r.plot for r in w._renderers] == plots
+
+
+@pytest.mark.parametrize("slug", ["gan", "som"])  # a Keras trainer (train_step) and a loop object
+def test_a_custom_loop_pauses_resumes_and_stops_exactly_like_fit(qtbot, panel, make_doc, slug):
+    from models import gallery
+
+    project = gallery.open_template(slug)
+    project.recipe["epochs"] = 500
+    doc = make_doc(project)
+    _start(qtbot, panel, doc)
+    assert doc.read_only
+    qtbot.waitUntil(lambda: panel.batch.n >= 5, timeout=90_000)
+    _click(qtbot, panel.pause_button)
+    qtbot.waitUntil(lambda: panel.pause_button.text() == "Resume", timeout=5_000)
+    # The batch in flight ends (slowly on a loaded machine); then the run waits at its checkpoint.
+    frozen = _settled_batches(qtbot, panel)
+    qtbot.wait(800)
+    panel.refresh()
+    assert panel.batch.n == frozen, "batches kept coming while paused"
+    assert "paused" in panel.progress.format()
+    _click(qtbot, panel.pause_button)  # Resume
+    qtbot.waitUntil(lambda: panel.epochs_done >= 2, timeout=90_000)
+    assert panel.batch.n > frozen
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
+        _click(qtbot, panel.stop_button)
+    payload, ok = finished.args
+    assert ok and payload["stopped"] == "stopped" and payload["epochs"] < 500
+    assert "kept the best weights (epoch" in payload["message"]
+    assert panel.message_label.text().startswith("Stopped by you")
+    # Every graph's kept weights are in the (now unsaved) project; it can be edited again.
+    assert set(doc.project.weights) == set(doc.project.graphs) and doc.dirty and not doc.read_only
+    # The same panel shows it: the epoch curves, the template's own view, the evaluation page.
+    assert "loss" in panel.epoch_curves and panel.pages.tabText(1) == payload_title(slug)
+    if slug == "gan":
+        assert {"g_loss", "d_loss", "modes_covered"} <= set(panel.epoch_curves)
+    assert "not predictions" in panel.evaluation.empty.text()
+
+
+def _settled_batches(qtbot, panel, quiet_ms: int = 400, timeout_ms: int = 20_000) -> int:
+    """The batch count once no batch came for ``quiet_ms``."""
+    waited, last = 0, -1
+    while waited < timeout_ms:
+        panel.refresh()
+        if panel.batch.n == last:
+            return last
+        last = panel.batch.n
+        qtbot.wait(quiet_ms)
+        waited += quiet_ms
+    raise AssertionError("batches never stopped coming after the pause")
+
+
+def payload_title(slug: str) -> str:
+    return {"gan": "Generated points", "som": "Self-organizing map"}[slug]
