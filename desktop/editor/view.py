@@ -745,33 +745,25 @@ class GraphTabs(QTabBar):
     another project. A project with one graph shows no tabs. A tab's tooltip
     is the graph's role from the project's ``meta["graphs"]``.
 
+    Args:
+        doc: the document, for the tabs' whole life (a window keeps one and
+            opens projects into it).
+
     Signals:
         sig_graph_chosen(str): the user picked the graph of that name.
     """
 
     sig_graph_chosen = Signal(str)
 
-    def __init__(self, doc=None, parent=None):
+    def __init__(self, doc, parent=None):
         super().__init__(parent)
         self.setDocumentMode(True)
         self.setExpanding(False)
         self.setDrawBase(False)
-        self.doc = None
-        self.currentChanged.connect(self._on_current)
-        self.set_document(doc)
-
-    def set_document(self, doc) -> None:
-        if self.doc is not None:
-            for signal, slot in ((self.doc.sig_reset, self.refill),
-                                 (self.doc.sig_graph_shown, self._follow)):
-                try:
-                    signal.disconnect(slot)
-                except (RuntimeError, TypeError):
-                    pass
         self.doc = doc
-        if doc is not None:
-            doc.sig_reset.connect(self.refill)
-            doc.sig_graph_shown.connect(self._follow)
+        self.currentChanged.connect(self._on_current)
+        doc.sig_reset.connect(self.refill)
+        doc.sig_graph_shown.connect(self._follow)
         self.refill()
 
     @property
@@ -790,13 +782,12 @@ class GraphTabs(QTabBar):
         try:
             while self.count():
                 self.removeTab(0)
-            project = self.doc.project if self.doc is not None else None
-            roles = (project.meta.get("graphs") or {}) if project is not None else {}
-            for name in (project.graphs if project is not None else ()):
+            project = self.doc.project
+            roles = project.meta.get("graphs") or {}
+            for name in project.graphs:
                 i = self.addTab(name)
                 self.setTabToolTip(i, f"{name}: {roles[name]}" if name in roles else name)
-            if self.doc is not None and self.doc.graph_name in self.names:
-                self.setCurrentIndex(self.names.index(self.doc.graph_name))
+            self.setCurrentIndex(self.names.index(self.doc.graph_name))
         finally:
             self.blockSignals(False)
         self.setVisible(self.count() > 1)

@@ -19,7 +19,7 @@ def dbn():
     rbms = {}
     for i, (visible, hidden) in enumerate(((64, 128), (128, 64)), start=1):
         v = keras.Input((visible,), name="visible")
-        rbms[f"rbm_{i}"] = keras.Model(v, RBM(hidden, cd_steps=1, learning_rate=0.1, name="rbm")(v),
+        rbms[f"rbm_{i}"] = keras.Model(v, RBM(hidden, cd_steps=1, learning_rate=0.2, name="rbm")(v),
                                        name=f"rbm_{i}")
     return project_of(
         {"dbn": classifier, **rbms},

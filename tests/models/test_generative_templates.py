@@ -157,3 +157,13 @@ def test_quick_preset_reaches_its_target(slug):
     print(f"{slug}: {metric} = {result.quality['value']:.4f} (target {target}) in {seconds:.1f} s")
     assert result.quality["metric"] == metric
     assert result.quality["value"] >= target
+
+
+def test_other_data_never_rewires_a_custom_step_template():
+    from models.adapt import adapt_to_data
+    from models.data import load_dataset
+
+    project = gallery.open_template("autoencoder")
+    before = json.dumps(project.to_dict(), sort_keys=True)
+    assert adapt_to_data(project, load_dataset("builtin:iris")) == []
+    assert json.dumps(project.to_dict(), sort_keys=True) == before

@@ -80,14 +80,19 @@ def test_custom_loop_nan_restores_last_good_weights():
     assert all(np.isfinite(w).all() for w in result.model.get_weights())
 
 
+def _started(recipe: dict, fraction: float = 0.05):
+    """A loop run in a thread, once it got ``fraction`` of the way."""
+    state, thread = run_in_thread(lambda s: run_loop(_project(), recipe, state=s))
+    deadline = time.time() + 30
+    while state.fraction < fraction and time.time() < deadline:
+        time.sleep(0.01)
+    return state, thread
+
+
 def test_custom_loop_pause_resume_and_stop_keep_best_weights():
     ToyLoop.step_sleep = 0.01
     try:
-        recipe = {"loop": "tests.models.test_loops:ToyLoop", "epochs": 50}
-        state, thread = run_in_thread(lambda s: run_loop(_project(), recipe, state=s))
-        deadline = time.time() + 30
-        while state.fraction < 0.05 and time.time() < deadline:
-            time.sleep(0.01)
+        state, thread = _started({"loop": "tests.models.test_loops:ToyLoop", "epochs": 50})
         state.pause()
         time.sleep(0.1)
         frozen = state.fraction
@@ -165,11 +170,7 @@ def test_a_stop_before_any_measured_epoch_keeps_the_last_complete_epoch():
     mod._Unmeasured = UnmeasuredLoop
     ToyLoop.step_sleep = 0.01
     try:
-        recipe = {"loop": "tests.models.test_loops:_Unmeasured", "epochs": 50}
-        state, thread = run_in_thread(lambda s: run_loop(_project(), recipe, state=s))
-        deadline = time.time() + 30
-        while state.fraction < 0.05 and time.time() < deadline:
-            time.sleep(0.01)
+        state, thread = _started({"loop": "tests.models.test_loops:_Unmeasured", "epochs": 50})
         state.cancel()
         thread.join(10)
     finally:
