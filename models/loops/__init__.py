@@ -330,6 +330,7 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
     result.epochs_run = len(rows)
     result.samples_per_second = total_steps * int(recipe.get("batch_size", 1)) / seconds if seconds else 0.0
     result.metrics.update(loop.evaluate())
+    result.notes = list(getattr(dataset, "notes", None) or [])  # what was done to the data, as fit says
     if getattr(loop, "_view_error", None):
         result.notes.append(loop._view_error)
     result.models = loop.models

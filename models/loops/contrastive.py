@@ -114,10 +114,11 @@ def embedding_view(model, dataset, options) -> dict:
     z = z - z.mean(axis=0)
     _, _, vt = np.linalg.svd(z, full_matrices=False)
     pc = z @ vt[:2].T
+    pc = pc / np.maximum(pc.std(axis=0), 1e-12)  # in standard deviations: readable numbers
     series = views.series_by_class(pc[:, 0], pc[:, 1], y, getattr(dataset, "class_names", None))
     return views.view("Embeddings", views.scatter_panel(
         "Test embeddings, first two principal components (colour: the label, never seen in training)",
-        *series, x_title="PC 1", y_title="PC 2"))
+        *series, x_title="PC 1 (sd)", y_title="PC 2 (sd)"))
 
 
 __all__ = ["SimCLRTrainer", "probe_metrics", "embedding_view"]

@@ -325,16 +325,16 @@ def ring_view(model, dataset, options) -> dict:
     centers = ring_centers()
     d = np.linalg.norm(fake[:, None, :] - centers[None, :, :], axis=-1)
     near = d.min(axis=1) <= 3.0 * RING_STD
-    share = np.bincount(d.argmin(axis=1)[near], minlength=len(centers)) / len(fake)
+    percent = 100.0 * np.bincount(d.argmin(axis=1)[near], minlength=len(centers)) / len(fake)
     return views.view(
         "Generated points",
         views.scatter_panel("Generated (blue) over real (grey) points",
                             views.series("real", real[:, 0], real[:, 1], size=3, color="#b0b0b0"),
                             views.series("generated", fake[:, 0], fake[:, 1], size=4, color="#1f77b4"),
                             x_title="x1", y_title="x2", equal_axes=True),
-        views.bars_panel("Share of samples within 3 sd of each mode (covered: above the line)",
-                         [f"mode {i}" for i in range(len(centers))], share, y_title="share",
-                         reference=0.02))
+        views.bars_panel("Samples within 3 sd of each mode (covered: above the 2% line)",
+                         [f"mode {i}" for i in range(len(centers))], percent,
+                         y_title="% of samples", reference=2.0))
 
 
 def _digit_judge(dataset):
@@ -483,14 +483,14 @@ def sample_quality(model, dataset, recipe) -> dict:
     the noise is the Gaussian noise the samples were made from. 0: the
     samples are no closer to the data than noise is; 1: they lie on it.
     """
-    from scipy.spatial import cKDTree
+    from sklearn.neighbors import NearestNeighbors
 
     data = np.asarray(dataset.x_train, dtype=np.float64).reshape(dataset.n_train, -1)
-    tree = cKDTree(data)
+    nearest = NearestNeighbors(n_neighbors=1).fit(data)
     start = _noise_like(dataset, 1000)
     samples, _ = model.sample(start)
-    d_samples = tree.query(samples.reshape(len(samples), -1))[0].mean()
-    d_noise = tree.query(start.reshape(len(start), -1))[0].mean()
+    d_samples = nearest.kneighbors(samples.reshape(len(samples), -1))[0].mean()
+    d_noise = nearest.kneighbors(start.reshape(len(start), -1))[0].mean()
     return {"sample_quality": 1.0 - float(d_samples) / float(d_noise),
             "sample_distance": float(d_samples), "noise_distance": float(d_noise)}
 

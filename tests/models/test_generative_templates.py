@@ -167,3 +167,23 @@ def test_other_data_never_rewires_a_custom_step_template():
     before = json.dumps(project.to_dict(), sort_keys=True)
     assert adapt_to_data(project, load_dataset("builtin:iris")) == []
     assert json.dumps(project.to_dict(), sort_keys=True) == before
+
+
+@pytest.mark.parametrize("slug", ["vae", "gan"])
+def test_a_trainer_is_a_registered_keras_model_that_saves_and_loads(slug, tmp_path):
+    from models import backend
+    from models.loops import resolve
+
+    keras = backend.keras()
+    project = gallery.open_template(slug)
+    cls = resolve(project.recipe["loop"])
+    assert keras.saving.get_registered_name(cls) == f"layerforge>{cls.__name__}"
+    trainer = cls.from_project(project, project.recipe)
+    assert [g for g in trainer.graphs] == list(project.graphs)
+    path = tmp_path / "trainer.keras"
+    trainer.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is cls and loaded.options == trainer.options
+    for name, model in trainer.graphs.items():
+        for a, b in zip(model.get_weights(), loaded.graphs[name].get_weights()):
+            np.testing.assert_array_equal(a, b)
