@@ -465,7 +465,8 @@ def train(project, *, state: RunState | None = None, dataset=None, quick: bool =
 
         trainer = resolve(loop)
         if is_loop(trainer):
-            return run_loop(project, recipe, state=state, dataset=dataset, out_dir=out_dir)
+            return run_loop(project, recipe, state=state, dataset=dataset, out_dir=out_dir,
+                            initial_weights=initial_weights)
     return _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_weights, evaluate,
                       trainer)
 
@@ -528,14 +529,12 @@ def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_wei
         if initial_weights:
             # Build the optimizer first so its saved state (moments, step count) loads too.
             with strategy.scope() if strategy is not None else _nullcontext():
-                model.optimizer.build(model.trainable_variables)
+                if trainer is None:
+                    model.optimizer.build(model.trainable_variables)
+                else:
+                    model.build_optimizers()  # a GAN has two, each for its own graph
             model.load_weights(str(initial_weights))
-        result = _fit(model, project, recipe, state, dataset, out_dir, strategy, evaluate, tf, keras)
-        if trainer is not None:  # the graphs are what the project keeps, not the wrapper
-            result.models = dict(model.graphs)
-            result.model = result.models[project.main_name]
-            result.evaluable = bool(model.evaluable)
-        return result
+        return _fit(model, project, recipe, state, dataset, out_dir, strategy, evaluate, tf, keras)
     finally:
         keras.mixed_precision.set_global_policy(policy_before)
 
@@ -641,6 +640,10 @@ def _fit(model, project, recipe, state, ds, out_dir, strategy, evaluate, tf, ker
         result.notes.append(view.error)
     if evaluate and result.stopped != "nan":
         result.metrics.update(extra_metrics(recipe, model, ds))
+    if hasattr(model, "build_optimizers"):  # a Trainer: the project keeps its graphs, not the wrapper
+        result.models = dict(model.graphs)
+        result.model = result.models[project.main_name]
+        result.evaluable = bool(model.evaluable)
     result.quality = quality_of(recipe, result.metrics)
     state.emit("done", result.to_json())
     return result

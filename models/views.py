@@ -16,8 +16,8 @@ new template needs no new widget, only a function that fills panels:
 ``scatter``
     ``series``: a list of ``{"name", "x", "y", "classes" (optional, an int
     per point: the colour), "size", "color" (optional "#rrggbb")}``;
-    ``equal_axes`` (optional): one unit is as long on both axes (points in a
-    plane: a ring stays round).
+    ``equal_axes`` (optional, lines too): one unit is as long on both axes
+    (points in a plane: a ring stays round).
 ``bars``
     ``labels``, ``values``, ``y_title``, ``reference`` (optional: a
     horizontal line, e.g. the 5% an expert should at least take).
@@ -26,8 +26,7 @@ new template needs no new widget, only a function that fills panels:
     ``classes`` (an int per node: the colour), ``labels`` (optional),
     ``marked`` (optional node indices drawn larger: e.g. the labelled ones).
 ``lines``
-    ``series``: a list of ``{"name", "x", "y"}``; ``x_title`` / ``y_title``;
-    ``equal_axes`` as for scatter.
+    ``series``: a list of ``{"name", "x", "y"}``; ``x_title`` / ``y_title``.
 ``text``
     ``text``.
 

@@ -56,6 +56,9 @@ class _PanelRenderer:
         style_plot(self.plot, panel.get("title", ""), panel.get("x_title", ""),
                    panel.get("y_title", ""))
         self.draw(panel)
+        if panel.get("equal_axes"):  # points in a plane: one unit as long on both axes
+            self.plot.setAspectLocked(True)
+            self.plot.autoRange()
 
     def draw(self, panel: dict) -> None:
         raise NotImplementedError
@@ -129,7 +132,7 @@ class _Scatter(_PanelRenderer):
             item = pg.ScatterPlotItem(x=s["x"], y=s["y"], size=float(s.get("size", 5)),
                                       brush=brushes, pen=None, name=s.get("name") or None)
             self._add(item)
-        self.plot.setAspectLocked(bool(panel.get("equal_axes")))
+        self.plot.setAspectLocked(False)
         self.plot.autoRange()
 
 
@@ -186,7 +189,7 @@ class _Lines(_PanelRenderer):
             self._add(pg.PlotDataItem(s.get("x") or [], s.get("y") or [],
                                       pen=pg.mkPen(PALETTE[j % len(PALETTE)], width=2),
                                       name=s.get("name") or None))
-        self.plot.setAspectLocked(bool(panel.get("equal_axes")))
+        self.plot.setAspectLocked(False)
         self.plot.autoRange()
 
 

@@ -211,6 +211,34 @@ class _Checkpoints:
     def _path(self, kind: str, name: str, first: str):
         return self.dir / (f"{kind}.weights.h5" if name == first else f"{kind}.{name}.weights.h5")
 
+    @staticmethod
+    def load(models: dict, path) -> None:
+        """Load a checkpoint of the first model, and its siblings into the others.
+
+        Raises:
+            TrainingError: a file is missing or does not fit its model.
+        """
+        from pathlib import Path
+
+        from models.training import TrainingError
+
+        path = Path(path)
+        kind = path.name[: -len(".weights.h5")] if path.name.endswith(".weights.h5") else path.stem
+        first = next(iter(models), None)
+        for name, model in models.items():
+            source = path if name == first else path.with_name(f"{kind}.{name}.weights.h5")
+            if not source.is_file():
+                raise TrainingError(f"{source}: no such checkpoint; a loop's checkpoint is one file "
+                                    "per model, side by side in one folder")
+            optimizer = getattr(model, "optimizer", None)
+            if optimizer is not None and not optimizer.built:
+                optimizer.build(model.trainable_variables)  # its saved moments load too
+            try:
+                model.load_weights(str(source))
+            except Exception as exc:
+                raise TrainingError(f"{source}: these weights cannot be loaded into {name} "
+                                    f"({' '.join(str(exc).split())[:200]})") from None
+
     def save(self, models: dict, best: bool) -> None:
         first = next(iter(models), None)
         for name, model in models.items():
@@ -230,7 +258,8 @@ class _Checkpoints:
                 writer.writerow([i, *(row.get(k, "") for k in keys)])
 
 
-def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=None):
+def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=None,
+             initial_weights=None):
     """Drive a custom loop with the same guarantees as ``fit``.
 
     Args:
@@ -240,6 +269,10 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
         dataset: loaded data (default: the project's).
         out_dir: write best and last checkpoints of every model and
             ``history.csv`` there.
+        initial_weights: a checkpoint of this loop's first model
+            (``.../best.weights.h5``); the other models load the files beside
+            it (``best.NAME.weights.h5``). The loop then runs from its start
+            with these weights.
 
     Returns:
         A :class:`models.training.TrainResult` whose ``models`` holds every
@@ -262,6 +295,8 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
         dataset = load_project_data(project, recipe)
     loop = cls(project, recipe, dataset)
     loop.build()
+    if initial_weights:
+        _Checkpoints.load(loop.models, initial_weights)
     epochs = int(recipe.get("epochs", 10))
     steps = loop.steps_per_epoch()
     monitor, mode = monitor_of(recipe, loop.monitor, loop.monitor_mode)

@@ -245,6 +245,10 @@ class GANTrainer(Trainer):
         spec = self.options.get("discriminator_optimizer")
         self.d_optimizer = make_optimizer({**recipe, "optimizer": spec} if spec else recipe)
 
+    def build_optimizers(self):
+        self.optimizer.build(self.graph("generator").trainable_weights)
+        self.d_optimizer.build(self.graph("discriminator").trainable_weights)
+
     @property
     def extra_optimizers(self) -> list:
         """The discriminator's optimizer (the generator's is ``optimizer``)."""

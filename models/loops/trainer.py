@@ -104,6 +104,10 @@ class Trainer(keras.Model):
         self.compile(optimizer=make_optimizer(recipe), jit_compile=bool(recipe.get("jit_compile", False)),
                      steps_per_execution=int(recipe.get("steps_per_execution", 1)))
 
+    def build_optimizers(self) -> None:
+        """Build the optimizer(s) for the weights they train (before loading a checkpoint into them)."""
+        self.optimizer.build(self.trained_weights())
+
     # ------------------------------------------------------------------ steps
 
     @property

@@ -293,3 +293,16 @@ def _settled_batches(qtbot, panel, quiet_ms: int = 400, timeout_ms: int = 20_000
 
 def payload_title(slug: str) -> str:
     return {"gan": "Generated points", "som": "Self-organizing map"}[slug]
+
+
+def test_points_in_a_plane_keep_their_shape(qtbot):
+    from desktop.panels.live_view import LiveViewPanel
+    from models import views
+
+    panel = LiveViewPanel()
+    qtbot.addWidget(panel)
+    ring = views.series("ring", np.cos(np.linspace(0, 6.3, 50)), np.sin(np.linspace(0, 6.3, 50)))
+    panel.set_view(views.view("v", views.scatter_panel("round", ring, equal_axes=True),
+                              views.scatter_panel("free", ring)))
+    round_box, free_box = (r.plot.getViewBox() for r in panel._renderers)
+    assert round_box.state["aspectLocked"] and not free_box.state["aspectLocked"]

@@ -187,3 +187,31 @@ def test_a_trainer_is_a_registered_keras_model_that_saves_and_loads(slug, tmp_pa
     for name, model in trainer.graphs.items():
         for a, b in zip(model.get_weights(), loaded.graphs[name].get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("error:Skipping variable loading")
+def test_a_gan_run_resumes_from_its_checkpoint_with_both_optimizers(tmp_path):
+    from models.training import train
+
+    project = gallery.open_template("gan")
+    project.recipe["limit"] = 300
+    train(project, epochs=2, out_dir=tmp_path)
+    resumed = train(project, epochs=1, initial_weights=tmp_path / "checkpoints" / "last.weights.h5")
+    assert resumed.stopped == "completed" and resumed.epochs_run == 1
+
+
+@pytest.mark.filterwarnings("error:Skipping variable loading")
+def test_a_loop_resumes_every_model_from_the_files_beside_its_checkpoint(tmp_path):
+    from models.training import TrainingError, train
+
+    project = gallery.open_template("dbn")
+    project.recipe.update(limit=300, pretrain_epochs=1)
+    first = train(project, epochs=3, out_dir=tmp_path)
+    last = tmp_path / "checkpoints" / "last.weights.h5"
+    loaded = train(project, epochs=0, initial_weights=last)  # no epoch: just the loaded weights
+    for name in project.graphs:
+        for a, b in zip(loaded.models[name].get_weights(), first.models[name].get_weights()):
+            np.testing.assert_array_equal(a, b)
+    (tmp_path / "checkpoints" / "last.rbm_2.weights.h5").unlink()
+    with pytest.raises(TrainingError, match="last.rbm_2.weights.h5: no such checkpoint"):
+        train(project, epochs=1, initial_weights=last)
