@@ -185,7 +185,7 @@ class LiveCallback:
                 callback.on_train_begin(self.model)
 
             def on_epoch_begin(self, epoch, logs=None):
-                callback.on_epoch_begin(epoch)
+                callback.on_epoch_begin(epoch, self.model)
 
             def on_train_batch_end(self, batch, logs=None):
                 callback.on_train_batch_end(self.model, batch, logs)
@@ -211,7 +211,15 @@ class LiveCallback:
         if shown is not None:
             self.state.emit("view", {"epoch": epoch, "view": shown})
 
-    def on_epoch_begin(self, epoch):
+    def on_epoch_begin(self, epoch, model=None):
+        # A pause asked for during the last epoch's validation and views holds here,
+        # before the next batch (not one batch later).
+        try:
+            self.state.checkpoint()
+        except Cancelled:
+            self.cancelled = True
+            if model is not None:
+                model.stop_training = True
         self.epoch = epoch
         self._epoch_start = time.perf_counter()
         self._epoch_steps = 0

@@ -316,6 +316,7 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
         reporter.global_step = total_steps
         t_epoch = time.perf_counter()
         try:
+            state.checkpoint()  # a pause asked for during the last epoch's views holds here
             logs = dict(loop.train_epoch(epoch, reporter) or {})
         except _NanLoss:
             loop.set_weights(good)

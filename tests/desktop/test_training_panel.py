@@ -80,15 +80,8 @@ def test_start_pause_resume_then_results_plots_and_evaluation(qtbot, panel, make
     qtbot.waitUntil(lambda: panel.batch.n >= 20, timeout=60_000)
     _click(qtbot, panel.pause_button)
     qtbot.waitUntil(lambda: panel.pause_button.text() == "Resume", timeout=5_000)
-    state = panel.worker.state
-    qtbot.wait(250)  # the batch in flight ends; then the run waits at its checkpoint
-    assert state.status == "paused"
-    panel.refresh()
-    frozen = panel.batch.n
-    qtbot.wait(500)
-    panel.refresh()
-    assert panel.batch.n == frozen, "batches kept coming while paused"
-    assert "paused" in panel.progress.format()
+    assert panel.worker.state.status == "paused"
+    _assert_paused(qtbot, panel)
 
     with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
         _click(qtbot, panel.pause_button)  # now "Resume"
@@ -254,12 +247,7 @@ def test_a_custom_loop_pauses_resumes_and_stops_exactly_like_fit(qtbot, panel, m
     qtbot.waitUntil(lambda: panel.batch.n >= 5, timeout=90_000)
     _click(qtbot, panel.pause_button)
     qtbot.waitUntil(lambda: panel.pause_button.text() == "Resume", timeout=5_000)
-    # The batch in flight ends (slowly on a loaded machine); then the run waits at its checkpoint.
-    frozen = _settled_batches(qtbot, panel)
-    qtbot.wait(800)
-    panel.refresh()
-    assert panel.batch.n == frozen, "batches kept coming while paused"
-    assert "paused" in panel.progress.format()
+    frozen = _assert_paused(qtbot, panel)
     _click(qtbot, panel.pause_button)  # Resume
     qtbot.waitUntil(lambda: panel.epochs_done >= 2, timeout=90_000)
     assert panel.batch.n > frozen
@@ -278,17 +266,23 @@ def test_a_custom_loop_pauses_resumes_and_stops_exactly_like_fit(qtbot, panel, m
     assert "not predictions" in panel.evaluation.empty.text()
 
 
-def _settled_batches(qtbot, panel, quiet_ms: int = 400, timeout_ms: int = 20_000) -> int:
-    """The batch count once no batch came for ``quiet_ms``."""
-    waited, last = 0, -1
-    while waited < timeout_ms:
+def _assert_paused(qtbot, panel, quiet_ms: int = 400, timeout_ms: int = 20_000) -> int:
+    """A paused run draws no more batches (once the one in flight has ended); returns their count."""
+    waited, frozen = 0, -1
+    while waited < timeout_ms:  # the batch in flight ends, slowly on a loaded machine
         panel.refresh()
-        if panel.batch.n == last:
-            return last
-        last = panel.batch.n
+        if panel.batch.n == frozen:
+            break
+        frozen = panel.batch.n
         qtbot.wait(quiet_ms)
         waited += quiet_ms
-    raise AssertionError("batches never stopped coming after the pause")
+    else:
+        raise AssertionError("batches never stopped coming after the pause")
+    qtbot.wait(800)
+    panel.refresh()
+    assert panel.batch.n == frozen, "batches kept coming while paused"
+    assert "paused" in panel.progress.format()
+    return frozen
 
 
 def payload_title(slug: str) -> str:
