@@ -125,12 +125,7 @@ def test_stop_keeps_the_best_weights_and_says_so(qtbot, panel, make_doc):
     doc = make_doc(mlp_project(epochs=200, batch_size=16))
     _start(qtbot, panel, doc)
     qtbot.waitUntil(lambda: panel.epochs_done >= 2, timeout=60_000)
-    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
-        _click(qtbot, panel.stop_button)
-    payload, ok = finished.args
-    assert ok and payload["stopped"] == "stopped" and payload["epochs"] < 200
-    assert "best weights" in payload["message"]
-    assert panel.message_label.text().startswith("Stopped by you")
+    _stop_keeping_the_best(qtbot, panel, 200)
     assert not doc.read_only and doc.project.has_weights()
     assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
 
@@ -248,15 +243,9 @@ def test_a_custom_loop_pauses_resumes_and_stops_exactly_like_fit(qtbot, panel, m
     _click(qtbot, panel.pause_button)
     qtbot.waitUntil(lambda: panel.pause_button.text() == "Resume", timeout=5_000)
     frozen = _assert_paused(qtbot, panel)
-    _click(qtbot, panel.pause_button)  # Resume
-    qtbot.waitUntil(lambda: panel.epochs_done >= 2, timeout=90_000)
-    assert panel.batch.n > frozen
-    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
-        _click(qtbot, panel.stop_button)
-    payload, ok = finished.args
-    assert ok and payload["stopped"] == "stopped" and payload["epochs"] < 500
-    assert "kept the best weights (epoch" in payload["message"]
-    assert panel.message_label.text().startswith("Stopped by you")
+    _click(qtbot, panel.pause_button)  # Resume: batches come again
+    qtbot.waitUntil(lambda: panel.batch.n > frozen + 5 and panel.epochs_done >= 2, timeout=90_000)
+    _stop_keeping_the_best(qtbot, panel, 500)
     # Every graph's kept weights are in the (now unsaved) project; it can be edited again.
     assert set(doc.project.weights) == set(doc.project.graphs) and doc.dirty and not doc.read_only
     # The same panel shows it: the epoch curves, the template's own view, the evaluation page.
@@ -264,6 +253,17 @@ def test_a_custom_loop_pauses_resumes_and_stops_exactly_like_fit(qtbot, panel, m
     if slug == "gan":
         assert {"g_loss", "d_loss", "modes_covered"} <= set(panel.epoch_curves)
     assert "not predictions" in panel.evaluation.empty.text()
+
+
+def _stop_keeping_the_best(qtbot, panel, epochs: int) -> dict:
+    """Stop from the panel: the run ends early, keeps its best weights and says so."""
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
+        _click(qtbot, panel.stop_button)
+    payload, ok = finished.args
+    assert ok and payload["stopped"] == "stopped" and payload["epochs"] < epochs
+    assert "kept the best weights (epoch" in payload["message"]
+    assert panel.message_label.text().startswith("Stopped by you")
+    return payload
 
 
 def _assert_paused(qtbot, panel, quiet_ms: int = 400, timeout_ms: int = 20_000) -> int:
