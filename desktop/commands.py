@@ -3,6 +3,10 @@
 The commands change the core (:class:`models.graph.Graph` and the project's
 view state) and nothing else; the canvas redraws from the graph's events. One
 source of truth, nothing to keep in sync.
+
+A project may hold several graphs; each command belongs to the graph shown
+when it was made (:class:`GraphCommand`), and its undo and redo show that
+graph first, so undo never changes a graph out of sight.
 """
 from __future__ import annotations
 
@@ -13,28 +17,52 @@ from PySide6.QtGui import QUndoCommand
 from models.graph import Edge, Graph, GraphError, Node
 
 
-class AddNodeCommand(QUndoCommand):
-    def __init__(self, doc, node: Node, pos: tuple[float, float]):
-        super().__init__(f"Add {node.class_name}")
-        self.doc, self.node, self.pos = doc, node, pos
+class GraphCommand(QUndoCommand):
+    """An edit of one of the project's graphs: undo and redo show that graph, then call
+    :meth:`apply` / :meth:`revert`."""
+
+    def __init__(self, doc, text: str, graph_name: str | None = None):
+        super().__init__(text)
+        self.doc = doc
+        self.graph_name = graph_name or doc.graph_name
 
     def redo(self):
+        self.doc.show_graph(self.graph_name)
+        self.apply()
+
+    def undo(self):
+        self.doc.show_graph(self.graph_name)
+        self.revert()
+
+    def apply(self):
+        raise NotImplementedError
+
+    def revert(self):
+        raise NotImplementedError
+
+
+class AddNodeCommand(GraphCommand):
+    def __init__(self, doc, node: Node, pos: tuple[float, float]):
+        super().__init__(doc, f"Add {node.class_name}")
+        self.node, self.pos = node, pos
+
+    def apply(self):
         self.doc.graph.add_node(self.node)
         self.doc.set_position(self.node.name, self.pos)
 
-    def undo(self):
+    def revert(self):
         self.doc.graph.remove_node(self.node.name)
         self.doc.positions.pop(self.node.name, None)
 
 
-class RemoveNodesCommand(QUndoCommand):
+class RemoveNodesCommand(GraphCommand):
     def __init__(self, doc, names: list[str]):
-        super().__init__("Delete " + (names[0] if len(names) == 1 else f"{len(names)} layers"))
-        self.doc, self.names = doc, list(names)
+        super().__init__(doc, "Delete " + (names[0] if len(names) == 1 else f"{len(names)} layers"))
+        self.names = list(names)
         self.removed: list[tuple[Node, list[Edge], list | None]] = []
         self.outputs = None
 
-    def redo(self):
+    def apply(self):
         self.removed = []
         self.outputs = copy.deepcopy(self.doc.graph.output_structure)
         for name in self.names:
@@ -43,7 +71,7 @@ class RemoveNodesCommand(QUndoCommand):
                 node, edges = self.doc.graph.remove_node(name)
                 self.removed.append((node, edges, pos))
 
-    def undo(self):
+    def revert(self):
         # Nodes first, then every edge (an edge may join two removed nodes).
         for node, _edges, pos in reversed(self.removed):
             self.doc.graph.restore_node(node)
@@ -56,63 +84,64 @@ class RemoveNodesCommand(QUndoCommand):
         self.doc.graph.restore_outputs(self.outputs)
 
 
-class ConnectCommand(QUndoCommand):
+class ConnectCommand(GraphCommand):
     def __init__(self, doc, edge: Edge):
-        super().__init__(f"Connect {edge.src} to {edge.dst}")
-        self.doc, self.edge = doc, edge
+        super().__init__(doc, f"Connect {edge.src} to {edge.dst}")
+        self.edge = edge
         self.slots_before = None
 
-    def redo(self):
+    def apply(self):
         call = self.doc.graph.node(self.edge.dst).calls[self.edge.dst_call]
         self.slots_before = (copy.deepcopy(call.args), copy.deepcopy(call.slots))
         self.doc.graph.add_edge(self.edge)
 
-    def undo(self):
+    def revert(self):
         self.doc.graph.disconnect(self.edge)
         call = self.doc.graph.node(self.edge.dst).calls[self.edge.dst_call]
         call.args, call.slots = self.slots_before
 
 
-class DisconnectCommand(QUndoCommand):
+class DisconnectCommand(GraphCommand):
     def __init__(self, doc, edge: Edge):
-        super().__init__(f"Disconnect {edge.src} from {edge.dst}")
-        self.doc, self.edge = doc, edge
+        super().__init__(doc, f"Disconnect {edge.src} from {edge.dst}")
+        self.edge = edge
 
-    def redo(self):
+    def apply(self):
         self.doc.graph.disconnect(self.edge)
 
-    def undo(self):
+    def revert(self):
         self.doc.graph.add_edge(self.edge)
 
 
-class MoveNodesCommand(QUndoCommand):
+class MoveNodesCommand(GraphCommand):
     """Moves are view state; consecutive drags of the same nodes merge into one step."""
 
     ID = 1001
 
     def __init__(self, doc, old: dict, new: dict):
-        super().__init__("Move " + (next(iter(new)) if len(new) == 1 else f"{len(new)} layers"))
-        self.doc, self.old, self.new = doc, dict(old), dict(new)
+        super().__init__(doc, "Move " + (next(iter(new)) if len(new) == 1 else f"{len(new)} layers"))
+        self.old, self.new = dict(old), dict(new)
 
     def id(self):
         return self.ID
 
     def mergeWith(self, other):
-        if not isinstance(other, MoveNodesCommand) or set(other.new) != set(self.new):
+        if not isinstance(other, MoveNodesCommand) or set(other.new) != set(self.new) \
+                or other.graph_name != self.graph_name:
             return False
         self.new = dict(other.new)
         return True
 
-    def redo(self):
+    def apply(self):
         for name, pos in self.new.items():
             self.doc.set_position(name, pos)
 
-    def undo(self):
+    def revert(self):
         for name, pos in self.old.items():
             self.doc.set_position(name, pos)
 
 
-class SetConfigCommand(QUndoCommand):
+class SetConfigCommand(GraphCommand):
     """A parameter change; quick repeats on the same parameter (spin-box arrows) merge."""
 
     ID = 1002
@@ -122,8 +151,8 @@ class SetConfigCommand(QUndoCommand):
         import time
 
         keys = ", ".join(updates)
-        super().__init__(f"Set {keys} of {name}")
-        self.doc, self.name, self.updates = doc, name, dict(updates)
+        super().__init__(doc, f"Set {keys} of {name}")
+        self.name, self.updates = name, dict(updates)
         self.previous: dict = {}
         self.new_name = updates.get("name", name)
         self.when = time.monotonic()
@@ -134,6 +163,7 @@ class SetConfigCommand(QUndoCommand):
     def mergeWith(self, other):
         if (not isinstance(other, SetConfigCommand) or other.name != self.name
                 or set(other.updates) != set(self.updates) or "name" in self.updates
+                or other.graph_name != self.graph_name
                 or other.when - self.when > self.MERGE_SECONDS):
             return False
         # Keep our "previous" (the value before the burst); take the newest value.
@@ -141,12 +171,12 @@ class SetConfigCommand(QUndoCommand):
         self.when = other.when
         return True
 
-    def redo(self):
+    def apply(self):
         self.previous = self.doc.graph.set_config(self.name, self.updates)
         if self.new_name != self.name:
             self.doc.rename_position(self.name, self.new_name)
 
-    def undo(self):
+    def revert(self):
         prev = dict(self.previous)
         if "name" in prev:
             self.doc.graph.rename_node(self.new_name, prev.pop("name"))
@@ -155,83 +185,84 @@ class SetConfigCommand(QUndoCommand):
             self.doc.graph.set_config(self.name, prev)
 
 
-class PasteCommand(QUndoCommand):
+class PasteCommand(GraphCommand):
     """Insert a sub-graph (paste, duplicate), offset from where it was copied."""
 
     def __init__(self, doc, part: Graph, positions: dict, offset=(40.0, 40.0), text="Paste"):
-        super().__init__(text)
-        self.doc, self.part, self.positions, self.offset = doc, part, positions, offset
+        super().__init__(doc, text)
+        self.part, self.positions, self.offset = part, positions, offset
         self.mapping: dict[str, str] = {}
 
-    def redo(self):
+    def apply(self):
         self.mapping = self.doc.graph.merge(self.part)
         for old, new in self.mapping.items():
             x, y = self.positions.get(old, (0.0, 0.0))
             self.doc.set_position(new, (x + self.offset[0], y + self.offset[1]))
 
-    def undo(self):
+    def revert(self):
         for new in self.mapping.values():
             self.doc.graph.remove_node(new)
             self.doc.positions.pop(new, None)
 
 
-class SetOutputsCommand(QUndoCommand):
+class SetOutputsCommand(GraphCommand):
     def __init__(self, doc, ports):
-        super().__init__("Set model outputs")
-        self.doc, self.ports, self.old = doc, ports, None
+        super().__init__(doc, "Set model outputs")
+        self.ports, self.old = ports, None
 
-    def redo(self):
+    def apply(self):
         self.old = self.doc.graph.set_outputs(self.ports)
 
-    def undo(self):
+    def revert(self):
         self.doc.graph.restore_outputs(self.old)
 
 
-class LayoutCommand(QUndoCommand):
+class LayoutCommand(GraphCommand):
     def __init__(self, doc, new_positions: dict):
-        super().__init__("Automatic layout")
-        self.doc, self.new = doc, dict(new_positions)
+        super().__init__(doc, "Automatic layout")
+        self.new = dict(new_positions)
         self.old = {k: tuple(v) for k, v in doc.positions.items()}
 
-    def redo(self):
+    def apply(self):
         for name, pos in self.new.items():
             self.doc.set_position(name, pos)
 
-    def undo(self):
+    def revert(self):
         for name, pos in self.old.items():
             self.doc.set_position(name, pos)
 
 
 __all__ = [
-    "AddNodeCommand", "RemoveNodesCommand", "ConnectCommand", "DisconnectCommand",
+    "GraphCommand", "AddNodeCommand", "RemoveNodesCommand", "ConnectCommand", "DisconnectCommand",
     "MoveNodesCommand", "SetConfigCommand", "PasteCommand", "SetOutputsCommand",
-    "LayoutCommand", "GraphError",
+    "LayoutCommand", "ProjectStateCommand", "GraphError",
 ]
 
 
-class ProjectStateCommand(QUndoCommand):
-    """A change to the graph, the recipe and the data together (set data, adapt to data).
+class ProjectStateCommand(GraphCommand):
+    """A change to one graph, the recipe and the data together (set data, adapt to data, group).
 
-    Keeps the before and after as plain dicts; the graph is swapped in place
-    (``Graph.replace_with``) so listeners stay attached.
+    Keeps the before and after as plain dicts (``graph_name`` says which
+    graph); the graph is swapped in place (``Graph.replace_with``) so
+    listeners stay attached.
     """
 
     def __init__(self, doc, text: str, before: dict, after: dict):
-        super().__init__(text)
-        self.doc, self.before, self.after = doc, before, after
+        super().__init__(doc, text, before.get("graph_name"))
+        self.before, self.after = before, after
 
-    def _apply(self, state: dict):
+    def _set(self, state: dict):
         project = self.doc.project
-        project.graph.replace_with(Graph.from_dict(copy.deepcopy(state["graph"])))
+        project.graphs[self.graph_name].replace_with(Graph.from_dict(copy.deepcopy(state["graph"])))
         project.recipe = copy.deepcopy(state["recipe"])
         project.dataset = copy.deepcopy(state["dataset"])
         self.doc.sig_project_changed.emit()
 
-    def redo(self):
-        self._apply(self.after)
+    def apply(self):
+        self._set(self.after)
 
-    def undo(self):
-        self._apply(self.before)
+    def revert(self):
+        self._set(self.before)
 
 
 class SetRecipeCommand(QUndoCommand):

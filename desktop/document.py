@@ -158,8 +158,14 @@ _NO_EDGE = lambda reason: (None, reason)  # noqa: E731
 class Document(QObject):
     """One open project.
 
+    A project may hold several graphs (a GAN's generator and discriminator...);
+    the document shows one at a time (:meth:`show_graph`). :attr:`graph`,
+    :attr:`positions`, validation and every edit apply to the graph shown,
+    and an edit's undo shows its graph again first.
+
     Signals:
         sig_graph_event(GraphEvent): after every change to the graph.
+        sig_graph_shown(str): another of the project's graphs is shown (its name).
         sig_position_changed(str, float, float): a node moved (view state).
         sig_validated(ValidationReport): fresh shapes and errors.
         sig_dirty_changed(bool), sig_path_changed(object).
@@ -174,12 +180,14 @@ class Document(QObject):
     sig_project_changed = Signal()  # data or recipe changed
     sig_read_only_changed = Signal(bool)  # True while training runs
     sig_edit_refused = Signal(str)  # an edit was refused, with the reason
+    sig_graph_shown = Signal(str)  # another graph of the project is shown
 
     _tokens = 0
 
     def __init__(self, project: Project | None = None, parent=None):
         super().__init__(parent)
         self.project = project or new_project()
+        self._shown = self.project.main_name
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(lambda clean: self.sig_dirty_changed.emit(not clean))
         self._read_only = False
@@ -199,11 +207,33 @@ class Document(QObject):
 
     @property
     def graph(self) -> Graph:
-        return self.project.graph
+        """The graph shown (the main one unless :meth:`show_graph` chose another)."""
+        return self.project.graphs[self._shown]
+
+    @property
+    def graph_name(self) -> str:
+        return self._shown
 
     @property
     def positions(self) -> dict:
-        return self.project.positions()
+        return self.project.positions(self._shown)
+
+    def show_graph(self, name: str) -> None:
+        """Show (validate, edit) the project's graph ``name``.
+
+        Raises:
+            KeyError: the project has no graph of that name.
+        """
+        if name not in self.project.graphs:
+            raise KeyError(f"the project has no graph {name!r}; it has {', '.join(self.project.graphs)}")
+        if name == self._shown:
+            return
+        self.graph.unsubscribe(self._on_graph_event)
+        self._shown = name
+        self.graph.subscribe(self._on_graph_event)
+        self.report = None
+        self.sig_graph_shown.emit(name)
+        self.schedule_validation()
 
     @property
     def path(self) -> Path | None:
@@ -234,6 +264,7 @@ class Document(QObject):
         """Load another project into this document (clears undo history)."""
         self.graph.unsubscribe(self._on_graph_event)
         self.project = project
+        self._shown = project.main_name
         self.graph.subscribe(self._on_graph_event)
         self.undo_stack.clear()
         self.report = None
@@ -444,12 +475,14 @@ class Document(QObject):
     def set_outputs(self, ports) -> None:
         self.undo_stack.push(C.SetOutputsCommand(self, ports))
 
-    def _state(self) -> dict:
+    def _state(self, graph_name: str | None = None) -> dict:
+        """The project state an undoable change swaps: one graph (default: the shown one), recipe, data."""
         import copy
 
         p = self.project
-        return {"graph": p.graph.to_dict(), "recipe": copy.deepcopy(p.recipe),
-                "dataset": copy.deepcopy(p.dataset)}
+        name = graph_name or self._shown
+        return {"graph_name": name, "graph": p.graphs[name].to_dict(),
+                "recipe": copy.deepcopy(p.recipe), "dataset": copy.deepcopy(p.dataset)}
 
     @_unless_read_only(_NONE)
     def group(self, names, group_name: str = "block") -> tuple[str | None, str]:
@@ -525,7 +558,7 @@ class Document(QObject):
         """Choose the project's data (one undo step)."""
         if spec == self.project.dataset:
             return
-        before = self._state()
+        before = self._state(self.project.main_name)
         after = dict(before, dataset=spec)
         self.undo_stack.push(C.ProjectStateCommand(self, "Choose data", before, after))
 
@@ -534,12 +567,12 @@ class Document(QObject):
         """Adapt input shape and head to ``dataset`` (one undo step); returns what changed."""
         from models.adapt import adapt_to_data
 
-        before = self._state()
+        before = self._state(self.project.main_name)  # the data feeds the main model
         probe = self.project.copy()
         notes = adapt_to_data(probe, dataset)
         if notes:
-            after = {"graph": probe.graph.to_dict(), "recipe": probe.recipe,
-                     "dataset": probe.dataset}
+            after = {"graph_name": before["graph_name"], "graph": probe.graph.to_dict(),
+                     "recipe": probe.recipe, "dataset": probe.dataset}
             self.undo_stack.push(C.ProjectStateCommand(self, "Adapt to data", before, after))
         return notes
 

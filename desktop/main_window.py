@@ -102,12 +102,21 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ UI
 
     def _build_ui(self):
-        from desktop.editor.view import GraphView
+        from desktop.editor.view import GraphTabs, GraphView
         from desktop.panels.inspector import InspectorPanel
         from desktop.panels.palette import PalettePanel
 
         self.view = GraphView(self.doc)
-        self.setCentralWidget(self.view)
+        # A project with several graphs (encoder and decoder...) shows one tab per graph.
+        self.graph_tabs = GraphTabs(self.doc)
+        self.graph_tabs.sig_graph_chosen.connect(self.show_graph)
+        canvas = QWidget()
+        column = QVBoxLayout(canvas)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.graph_tabs)
+        column.addWidget(self.view, 1)
+        self.setCentralWidget(canvas)
 
         self.palette = PalettePanel()
         self.palette_dock = self._dock("Layers", self.palette, Qt.LeftDockWidgetArea)
@@ -212,6 +221,12 @@ class MainWindow(QMainWindow):
         self.bottom_dock.toggleViewAction().setShortcut("Ctrl+3")
         A["find_layer"] = self._action("Find &Layer", self._focus_palette, "Ctrl+F")
         vm.addAction(A["find_layer"])
+        A["next_graph"] = self._action("Next &Graph", lambda: self.graph_tabs.step(1),
+                                       "Ctrl+PgDown", "Show the project's next graph")
+        A["previous_graph"] = self._action("Previous Gra&ph", lambda: self.graph_tabs.step(-1),
+                                           "Ctrl+PgUp", "Show the project's previous graph")
+        vm.addAction(A["next_graph"])
+        vm.addAction(A["previous_graph"])
         hm = mb.addMenu("&Help")
         hm.addAction(self._action("&About LayerForge", self._about))
 
@@ -235,6 +250,7 @@ class MainWindow(QMainWindow):
         self.doc.sig_dirty_changed.connect(lambda _d: self._update_title())
         self.doc.sig_path_changed.connect(lambda _p: self._update_title())
         self.doc.sig_graph_event.connect(lambda _e: self._mark_code_dirty())
+        self.doc.sig_graph_shown.connect(self._on_graph_shown)
 
     # ------------------------------------------------------------------ training
 
@@ -439,6 +455,16 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # shown, not raised: the editor stays usable
             self.code_panel.text.setPlainText(f"# Could not generate code: {exc}")
         self._code_dirty = False
+
+    def show_graph(self, name: str):
+        """Show another of the project's graphs (a pending parameter edit is kept first)."""
+        self.inspector.show_node(None)
+        self.doc.show_graph(name)
+
+    def _on_graph_shown(self, name: str):
+        self._mark_code_dirty()
+        QTimer.singleShot(0, self.view.initial_fit)
+        self.statusBar().showMessage(f"Showing the graph {name}", 3000)
 
     def group_selection(self):
         names = self.view.selected_nodes()

@@ -86,7 +86,7 @@ class TrainingWorker(RunWorker):
         # Copies taken here, off the UI thread, while nothing else uses the model.
         self.weights = {name: m.get_weights() for name, m in models.items() if m is not None}
         if evaluate and result.stopped != "nan" and result.model is not None \
-                and getattr(dataset, "n_test", 0):
+                and result.evaluable and getattr(dataset, "n_test", 0):
             state.progress(1.0, "evaluating on the test split")
             from models.evaluation import EvaluationError
             from models.evaluation import evaluate as evaluate_model
@@ -130,6 +130,7 @@ class TrainingWorker(RunWorker):
         self.result = result
         payload = result.to_json()
         payload["evaluation"] = result.evaluation
+        payload["evaluable"] = result.evaluable
         self.sig_finished.emit(payload, result.stopped != "nan")
 
 

@@ -11,7 +11,14 @@ from models.graph import Graph
 
 
 def adapt_to_data(project, dataset) -> list[str]:
-    """Change ``project`` in place to fit ``dataset``; returns what changed, in words."""
+    """Change ``project`` in place to fit ``dataset``; returns what changed, in words.
+
+    A project trained by a custom step (``recipe["loop"]``: a GAN, an
+    autoencoder...) is left alone: its graphs fit each other, not a
+    classifier's head, and only the user knows how they should change.
+    """
+    if project.recipe.get("loop", "fit") != "fit":
+        return []
     notes: list[str] = []
     graph = project.graph
     notes += _adapt_input(graph, dataset)

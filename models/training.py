@@ -50,6 +50,7 @@ class TrainResult:
     # one it was given: the best trial's project (with its weights) and the trials table.
     project: Any = None
     search: dict | None = None
+    evaluable: bool = True  # the app's evaluation page applies to ``model`` (inputs -> targets)
 
     def to_json(self) -> dict:
         return {
@@ -173,7 +174,8 @@ class LiveCallback:
 
     def __init__(self, state: RunState, *, probe: tuple | None = None, epochs: int = 1,
                  steps: int | None = None, batch_size: int = 32, monitor: str = "val_loss",
-                 histograms: bool = True, grad_norms: bool = True, view=None):
+                 histograms: bool = True, grad_norms: bool = True, view=None,
+                 monitor_mode: str = "min", epoch_metrics=None):
         from models import backend
 
         keras = backend.keras()
@@ -187,8 +189,10 @@ class LiveCallback:
         self.histograms = histograms
         self.grad_norms = grad_norms
         self.view = view  # f(model) -> a live view (models.views), or None
+        self.monitor_mode = monitor_mode  # "min": the lowest value is best; "max": the highest
+        self.epoch_metrics = epoch_metrics  # f(model) -> {name: value} joining each epoch's logs
         self.tap: GradNormTap | None = None
-        self.best_value = math.inf
+        self.best_value = None
         self.best_weights = None
         self.best_epoch: int | None = None
         self.good_weights = None
@@ -205,7 +209,7 @@ class LiveCallback:
                 callback.on_train_begin(self.model)
 
             def on_epoch_begin(self, epoch, logs=None):
-                callback.on_epoch_begin(epoch)
+                callback.on_epoch_begin(epoch, self.model)
 
             def on_train_batch_end(self, batch, logs=None):
                 callback.on_train_batch_end(self.model, batch, logs)
@@ -231,7 +235,15 @@ class LiveCallback:
         if shown is not None:
             self.state.emit("view", {"epoch": epoch, "view": shown})
 
-    def on_epoch_begin(self, epoch):
+    def on_epoch_begin(self, epoch, model=None):
+        # A pause asked for during the last epoch's validation and views holds here,
+        # before the next batch (not one batch later).
+        try:
+            self.state.checkpoint()
+        except Cancelled:
+            self.cancelled = True
+            if model is not None:
+                model.stop_training = True
         self.epoch = epoch
         self._epoch_start = time.perf_counter()
         self._epoch_steps = 0
@@ -257,6 +269,9 @@ class LiveCallback:
             model.stop_training = True
 
     def on_epoch_end(self, model, epoch, logs):
+        if self.epoch_metrics is not None and logs is not None and not self.nan_message:
+            # Into Keras's own logs, so checkpoints, early stopping and the history see them.
+            logs.update(self.epoch_metrics(model))
         logs = dict(logs or {})
         if self.nan_message:
             return
@@ -270,7 +285,9 @@ class LiveCallback:
         logs["learning_rate"] = _current_lr(model)
         self.good_weights = model.get_weights()
         value = logs.get(self.monitor, logs.get("loss"))
-        if value is not None and float(value) < self.best_value:
+        from models.loops import better
+
+        if value is not None and better(float(value), self.best_value, self.monitor_mode):
             self.best_value = float(value)
             self.best_weights = self.good_weights
             self.best_epoch = epoch + 1
@@ -311,9 +328,12 @@ class GradNormTap:
     also adds every layer's gradient norm (the square root of the sum of its
     weights' squared gradients) into a small variable. Loss-scaled (mixed
     precision) runs see the unscaled gradients, as the inner optimizer does.
+    A model trained by several optimizers (a GAN's two players) lists the
+    others in ``extra_optimizers``; each layer's mean is over the steps that
+    gave it a gradient.
     """
 
-    def __init__(self, model, optimizer, tf):
+    def __init__(self, model, optimizers, tf):
         self._tf = tf
         owner = {}
         for layer in model.layers:
@@ -331,7 +351,12 @@ class GradNormTap:
         self._segment = segment
         self.sums = tf.Variable(tf.zeros([len(self.layers)], tf.float32), trainable=False,
                                 name="layerforge_grad_norm_sums")
-        self.steps = tf.Variable(0.0, trainable=False, name="layerforge_grad_norm_steps")
+        self.steps = tf.Variable(tf.zeros([len(self.layers)], tf.float32), trainable=False,
+                                 name="layerforge_grad_norm_steps")
+        for optimizer in optimizers:
+            self._wrap(optimizer)
+
+    def _wrap(self, optimizer) -> None:
         original = optimizer.apply
         tap = self
 
@@ -343,24 +368,28 @@ class GradNormTap:
 
     @classmethod
     def attach(cls, model) -> "GradNormTap | None":
-        """A tap on ``model``'s optimizer, or None where one cannot be fitted."""
+        """A tap on ``model``'s optimizers, or None where one cannot be fitted."""
         from models import backend
 
         tf = backend.tf()
-        optimizer = getattr(model, "optimizer", None)
-        while optimizer is not None and hasattr(optimizer, "inner_optimizer"):
-            optimizer = optimizer.inner_optimizer
-        if optimizer is None or not callable(getattr(optimizer, "apply", None)) \
-                or not model.trainable_weights or tf.distribute.has_strategy():
+        optimizers = []
+        for optimizer in [getattr(model, "optimizer", None), *getattr(model, "extra_optimizers", ())]:
+            while optimizer is not None and hasattr(optimizer, "inner_optimizer"):
+                optimizer = optimizer.inner_optimizer
+            if optimizer is None or not callable(getattr(optimizer, "apply", None)):
+                return None
+            optimizers.append(optimizer)
+        if not optimizers or not model.trainable_weights or tf.distribute.has_strategy():
             return None
         try:
-            return cls(model, optimizer, tf)
+            return cls(model, optimizers, tf)
         except Exception:
             return None
 
     def _record(self, grads, variables):
         tf = self._tf
         squares = [tf.zeros([], tf.float32)] * len(self.layers)
+        seen = [0.0] * len(self.layers)
         for g, v in zip(grads, variables):
             i = self._index.get(id(v))
             if g is None or i is None:
@@ -369,19 +398,19 @@ class GradNormTap:
                 g = g.values
             squares[self._segment[i]] = squares[self._segment[i]] + tf.reduce_sum(
                 tf.square(tf.cast(g, tf.float32)))
-        self.sums.assign_add(tf.sqrt(tf.stack(squares)))
-        self.steps.assign_add(1.0)
+            seen[self._segment[i]] = 1.0
+        mask = tf.constant(seen, tf.float32)
+        self.sums.assign_add(tf.sqrt(tf.stack(squares)) * mask)
+        self.steps.assign_add(mask)
 
     def epoch_norms(self) -> dict[str, float]:
         """The mean norm per layer since the last call (then starts a new epoch)."""
-        steps = float(self.steps.numpy())
+        steps = self.steps.numpy()
         sums = self.sums.numpy()
         self.sums.assign(np.zeros_like(sums))
-        self.steps.assign(0.0)
-        if steps <= 0:
-            return {}
-        return {name: float(v) / steps for name, v in zip(self.layers, sums)
-                if math.isfinite(float(v))}
+        self.steps.assign(np.zeros_like(steps))
+        return {name: float(v) / float(n) for name, v, n in zip(self.layers, sums, steps)
+                if n > 0 and math.isfinite(float(v))}
 
 
 def _grad_norms(model, x, y) -> dict[str, float]:
@@ -410,10 +439,16 @@ def _grad_norms(model, x, y) -> dict[str, float]:
     return {k: math.sqrt(v) for k, v in sums.items()}
 
 
-def _histograms(model, bins: int = 30) -> dict[str, dict]:
+def _histograms(model, bins: int = 30, trainable_only: bool = True, prefix: str = "") -> dict[str, dict]:
+    """Each layer's weight histogram (``prefix`` + layer name -> counts and edges).
+
+    ``trainable_only=False`` includes weights no gradient trains (a SOM's
+    prototypes, which a custom loop moves).
+    """
     out = {}
     for layer in model.layers:
-        ws = [np.asarray(w).ravel() for w in layer.trainable_weights]
+        ws = [np.asarray(w).ravel() for w in (layer.trainable_weights if trainable_only
+                                              else layer.weights)]
         if not ws:
             continue
         flat = np.concatenate(ws)
@@ -421,7 +456,7 @@ def _histograms(model, bins: int = 30) -> dict[str, dict]:
         if flat.size == 0:
             continue
         counts, edges = np.histogram(flat, bins=bins)
-        out[layer.name] = {"counts": counts.tolist(), "edges": edges.tolist()}
+        out[prefix + layer.name] = {"counts": counts.tolist(), "edges": edges.tolist()}
     return out
 
 
@@ -460,11 +495,16 @@ def train(project, *, state: RunState | None = None, dataset=None, quick: bool =
 
         return train_by_search(project, recipe, state=state, dataset=dataset, out_dir=out_dir)
     loop = recipe.get("loop", "fit")
+    trainer = None
     if loop != "fit":
-        from models.loops import run_loop
+        from models.loops import is_loop, resolve, run_loop
 
-        return run_loop(project, recipe, state=state, dataset=dataset, out_dir=out_dir)
-    return _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_weights, evaluate)
+        trainer = resolve(loop)
+        if is_loop(trainer):
+            return run_loop(project, recipe, state=state, dataset=dataset, out_dir=out_dir,
+                            initial_weights=initial_weights)
+    return _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_weights, evaluate,
+                      trainer)
 
 
 def _seed(seed: int) -> None:
@@ -488,7 +528,9 @@ def load_project_data(project, recipe: dict | None = None):
     return load_dataset(spec, seed=int(recipe.get("seed", 0)), **kwargs)
 
 
-def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_weights, evaluate):
+def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_weights, evaluate,
+               trainer=None):
+    """``fit`` the main model, or a :class:`~models.loops.trainer.Trainer` class over every graph."""
     from models import backend
 
     keras = backend.keras()
@@ -504,8 +546,18 @@ def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_wei
         strategy = _strategy(distribute)
         scope = strategy.scope() if strategy is not None else _nullcontext()
         with scope:
-            model = project.build(with_weights=project.has_weights())
-            compile_model(model, recipe)
+            if trainer is None:
+                model = project.build(with_weights=project.has_weights())
+                compile_model(model, recipe)
+            else:
+                model = trainer.from_project(project, recipe)
+                try:
+                    model.compile_from(recipe)
+                except TrainingError:
+                    raise
+                except Exception as exc:
+                    raise TrainingError(f"the {trainer.__name__} step cannot be compiled with this "
+                                        f"recipe: {exc}") from None
         if strategy is not None:
             from models.distributed import prepare_model
 
@@ -513,7 +565,10 @@ def _train_fit(project, recipe, state, dataset, out_dir, distribute, initial_wei
         if initial_weights:
             # Build the optimizer first so its saved state (moments, step count) loads too.
             with strategy.scope() if strategy is not None else _nullcontext():
-                model.optimizer.build(model.trainable_variables)
+                if trainer is None:
+                    model.optimizer.build(model.trainable_variables)
+                else:
+                    model.build_optimizers()  # a GAN has two, each for its own graph
             try:
                 model.load_weights(str(initial_weights))
             except Exception as exc:
@@ -559,13 +614,16 @@ def _fit(model, project, recipe, state, ds, out_dir, strategy, evaluate, tf, ker
     from models.views import view_function
 
     view = view_function(recipe, ds)
+    from models.loops import monitor_of
+
+    default = getattr(model, "monitor", None) or ("val_loss" if has_val else "loss", "min")
+    monitor, mode = monitor_of(recipe, *default)
     live = LiveCallback(state, probe=probe if strategy is None else None, epochs=epochs,
-                        steps=steps, batch_size=batch_size,
-                        monitor="val_loss" if has_val else "loss",
+                        steps=steps, batch_size=batch_size, monitor=monitor, monitor_mode=mode,
                         histograms=bool(recipe.get("histograms", True)),
                         grad_norms=bool(recipe.get("grad_norms", True)) and strategy is None,
-                        view=view)
-    callbacks = [live.keras_callback] + _recipe_callbacks(recipe, out_dir, has_val, keras)
+                        view=view, epoch_metrics=epoch_metrics_function(recipe, ds))
+    callbacks = [live.keras_callback] + _recipe_callbacks(recipe, out_dir, (monitor, mode), keras)
     x_train, y_train = ds.x_train, ds.y_train
     fit_kwargs: dict[str, Any] = {}
     if strategy is not None and "MultiWorker" in type(strategy).__name__:
@@ -623,6 +681,10 @@ def _fit(model, project, recipe, state, ds, out_dir, strategy, evaluate, tf, ker
         result.notes.append(view.error)
     if evaluate and result.stopped != "nan":
         result.metrics.update(extra_metrics(recipe, model, ds, state))
+    if hasattr(model, "build_optimizers"):  # a Trainer: the project keeps its graphs, not the wrapper
+        result.models = dict(model.graphs)
+        result.model = result.models[project.main_name]
+        result.evaluable = bool(model.evaluable)
     result.quality = quality_of(recipe, result.metrics)
     state.emit("done", result.to_json())
     return result
@@ -648,6 +710,26 @@ def extra_metrics(recipe: dict, model, dataset, state: RunState | None = None) -
         raise TrainingError(f"the recipe's extra_metrics {target!r} cannot be found: {exc}") from None
     kwargs = {"state": state} if state is not None and "state" in inspect.signature(fn).parameters else {}
     return {k: float(v) for k, v in (fn(model, dataset, recipe, **kwargs) or {}).items()}
+
+
+def epoch_metrics_function(recipe: dict, dataset):
+    """The recipe's per-epoch measures as ``f(model) -> dict``, or None.
+
+    ``recipe["epoch_metrics"]`` names ``fn(model, dataset, recipe)`` (like
+    ``extra_metrics``), called at the end of every epoch; its values join the
+    epoch's logs, so they are plotted and can be the ``monitor`` (a GAN's
+    modes covered, say, where no loss tells the best epoch).
+    """
+    target = recipe.get("epoch_metrics")
+    if not target:
+        return None
+    from models.views import resolve
+
+    try:
+        fn = resolve(target)
+    except (ValueError, ImportError, AttributeError) as exc:
+        raise TrainingError(f"the recipe's epoch_metrics {target!r} cannot be found: {exc}") from None
+    return lambda model: {k: float(v) for k, v in (fn(model, dataset, recipe) or {}).items()}
 
 
 def quality_of(recipe: dict, metrics: dict) -> dict | None:
@@ -679,7 +761,7 @@ def _take(x, n):
 
 def _fit_error_message(exc: Exception, model, ds) -> str:
     msg = " ".join(str(exc).split())
-    want = [tuple(t.shape[1:]) for t in model.inputs]
+    want = [tuple(t.shape[1:]) for t in getattr(model, "inputs", None) or []]
     got = tuple(np.shape(_first(ds.x_train))[1:])
     if "shape" in msg.lower() or "incompatible" in msg.lower():
         return (f"the data does not fit the model: the model takes inputs of shape {want} per "
@@ -688,21 +770,23 @@ def _fit_error_message(exc: Exception, model, ds) -> str:
     return f"training failed: {msg[:500]}"
 
 
-def _recipe_callbacks(recipe: dict, out_dir, has_val: bool, keras) -> list:
+def _recipe_callbacks(recipe: dict, out_dir, monitor: tuple[str, str], keras) -> list:
     cbs = []
     spec = recipe.get("callbacks") or {}
-    monitor_default = "val_loss" if has_val else "loss"
+    monitor_default, mode = monitor
     es = spec.get("early_stopping")
     if es:
         es = {} if es is True else dict(es)
-        es.setdefault("monitor", monitor_default)
+        if "monitor" not in es:  # a monitor of the recipe's own keeps Keras's "auto" mode
+            es.update(monitor=monitor_default, mode=es.get("mode", mode))
         es.setdefault("patience", 5)
         es.setdefault("restore_best_weights", True)
         cbs.append(keras.callbacks.EarlyStopping(**es))
     rl = spec.get("reduce_lr")
     if rl:
         rl = {} if rl is True else dict(rl)
-        rl.setdefault("monitor", monitor_default)
+        if "monitor" not in rl:
+            rl.update(monitor=monitor_default, mode=rl.get("mode", mode))
         rl.setdefault("patience", 3)
         rl.setdefault("factor", 0.5)
         cbs.append(keras.callbacks.ReduceLROnPlateau(**rl))
@@ -710,7 +794,7 @@ def _recipe_callbacks(recipe: dict, out_dir, has_val: bool, keras) -> list:
         out = Path(out_dir)
         (out / "checkpoints").mkdir(parents=True, exist_ok=True)
         cbs.append(keras.callbacks.ModelCheckpoint(
-            str(out / "checkpoints" / "best.weights.h5"), monitor=monitor_default,
+            str(out / "checkpoints" / "best.weights.h5"), monitor=monitor_default, mode=mode,
             save_best_only=True, save_weights_only=True))
         cbs.append(keras.callbacks.ModelCheckpoint(
             str(out / "checkpoints" / "last.weights.h5"), save_weights_only=True))

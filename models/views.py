@@ -15,7 +15,9 @@ new template needs no new widget, only a function that fills panels:
     ``x_title`` / ``y_title``, ``levels`` (optional ``[lo, hi]``).
 ``scatter``
     ``series``: a list of ``{"name", "x", "y", "classes" (optional, an int
-    per point: the colour), "size", "color" (optional "#rrggbb")}``.
+    per point: the colour), "size", "color" (optional "#rrggbb")}``;
+    ``equal_axes`` (optional, lines too): one unit is as long on both axes
+    (points in a plane: a ring stays round).
 ``bars``
     ``labels``, ``values``, ``y_title``, ``reference`` (optional: a
     horizontal line, e.g. the 5% an expert should at least take).
@@ -137,9 +139,19 @@ def series(name: str, x, y, classes=None, size: float = 5.0, color: str | None =
     return out
 
 
-def scatter_panel(title: str, *series_list: dict, x_title: str = "", y_title: str = "") -> dict:
+def series_by_class(x, y, classes, class_names=None, size: float = 5.0) -> list[dict]:
+    """One scatter series per class, named after it (the app colours the n-th series as class n)."""
+    x, y, classes = np.asarray(x).ravel(), np.asarray(y).ravel(), np.asarray(classes).ravel()
+    names = list(class_names or [])
+    top = int(classes.max()) + 1 if classes.size else 0
+    return [series(names[c] if c < len(names) else str(c), x[classes == c], y[classes == c], size=size)
+            for c in range(top)]
+
+
+def scatter_panel(title: str, *series_list: dict, x_title: str = "", y_title: str = "",
+                  equal_axes: bool = False) -> dict:
     return {"kind": "scatter", "title": title, "series": list(series_list),
-            "x_title": x_title, "y_title": y_title}
+            "x_title": x_title, "y_title": y_title, "equal_axes": bool(equal_axes)}
 
 
 def bars_panel(title: str, labels, values, y_title: str = "", reference: float | None = None) -> dict:
@@ -157,9 +169,10 @@ def graph_panel(title: str, positions, edges, classes, labels=None, marked=None)
             "marked": None if marked is None else [int(i) for i in marked]}
 
 
-def lines_panel(title: str, *series_list: dict, x_title: str = "", y_title: str = "") -> dict:
+def lines_panel(title: str, *series_list: dict, x_title: str = "", y_title: str = "",
+                equal_axes: bool = False) -> dict:
     return {"kind": "lines", "title": title, "series": list(series_list),
-            "x_title": x_title, "y_title": y_title}
+            "x_title": x_title, "y_title": y_title, "equal_axes": bool(equal_axes)}
 
 
 def line(name: str, x, y, cls: int | None = None) -> dict:
@@ -177,5 +190,6 @@ def text_panel(title: str, text: str) -> dict:
 PANEL_KINDS = ("images", "heatmap", "scatter", "bars", "graph", "lines", "text")
 
 __all__ = ["view", "view_function", "resolve", "images_panel", "heatmap_panel", "series",
+           "series_by_class",
            "scatter_panel", "bars_panel", "graph_panel", "lines_panel", "line", "text_panel",
            "PANEL_KINDS"]

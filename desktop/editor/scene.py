@@ -7,9 +7,10 @@ core graph, whose events come back here and update only the items they name.
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QTransform, QUndoCommand
+from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
+from desktop.commands import GraphCommand
 from desktop.editor.items import (
     GRID,
     ORIENTATIONS,
@@ -61,7 +62,7 @@ class GraphScene(QGraphicsScene):
     """Items for a :class:`desktop.document.Document`'s graph.
 
     The cards follow the orientation kept in the project's view state
-    (``project.view[main graph]["orientation"]``, ``"TB"`` or ``"LR"``). A
+    (``project.view[graph shown]["orientation"]``, ``"TB"`` or ``"LR"``). A
     project that has none yet takes the one its stored positions already
     follow (see :func:`infer_orientation`), so a project laid out left to right
     before orientations existed still reads left to right; that choice is then
@@ -117,6 +118,7 @@ class GraphScene(QGraphicsScene):
             (d.sig_position_changed, self._on_position_changed),
             (d.sig_validated, self._on_validated),
             (d.sig_reset, self.rebuild),
+            (d.sig_graph_shown, self.rebuild),
         ]
 
     @property
@@ -124,8 +126,7 @@ class GraphScene(QGraphicsScene):
         return self.doc.graph if self.doc is not None else None
 
     def _view_state(self) -> dict:
-        project = self.doc.project
-        return project.view.setdefault(project.main_name, {})
+        return self.doc.project.view.setdefault(self.doc.graph_name, {})
 
     def collapsed(self) -> list:
         """The nested-model cards shown closed (the project's view state)."""
@@ -696,7 +697,7 @@ def infer_orientation(graph, positions) -> str:
     return "LR" if right > down else "TB"
 
 
-class OrientationCommand(QUndoCommand):
+class OrientationCommand(GraphCommand):
     """Switch a document's canvas orientation (view state, kept with the project).
 
     Pushed with the re-layout in one macro, so one undo brings back both the
@@ -710,25 +711,23 @@ class OrientationCommand(QUndoCommand):
 
     def __init__(self, doc, scene: "GraphScene", orientation: str):
         label = "Top to bottom" if orientation == "TB" else "Left to right"
-        super().__init__(f"Orientation: {label}")
-        project = doc.project
-        self.doc, self.scene, self.new = doc, scene, orientation
-        self.old = project.view.get(project.main_name, {}).get("orientation", scene.orientation)
+        super().__init__(doc, f"Orientation: {label}")
+        self.scene, self.new = scene, orientation
+        self.old = doc.project.view.get(self.graph_name, {}).get("orientation", scene.orientation)
 
-    def _apply(self, orientation: str) -> None:
-        project = self.doc.project
-        project.view.setdefault(project.main_name, {})["orientation"] = orientation
+    def _set(self, orientation: str) -> None:
+        self.doc.project.view.setdefault(self.graph_name, {})["orientation"] = orientation
         try:
             if self.scene.doc is self.doc:
                 self.scene.set_orientation(orientation)
         except RuntimeError:  # the canvas is gone; the view state is what lasts
             pass
 
-    def redo(self):
-        self._apply(self.new)
+    def apply(self):
+        self._set(self.new)
 
-    def undo(self):
-        self._apply(self.old)
+    def revert(self):
+        self._set(self.old)
 
 
 def _fallback_layout(graph, orientation: str = "TB") -> dict[str, tuple[float, float]]:

@@ -5,9 +5,9 @@ import atexit
 import json
 import math
 
-from PySide6.QtCore import QByteArray, QLineF, QMimeData, QPoint, QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QByteArray, QLineF, QMimeData, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCursor, QKeySequence, QPainter
-from PySide6.QtWidgets import QApplication, QGraphicsView, QMenu, QToolTip
+from PySide6.QtWidgets import QApplication, QGraphicsView, QMenu, QTabBar, QToolTip
 
 from desktop.editor.items import GRID, NODE_H, NODE_W, ORIENTATIONS, EdgeItem, NodeItem, theme
 from desktop.editor.scene import GraphScene, OrientationCommand, snap
@@ -737,4 +737,75 @@ def _wrap(text: str, width: int = 70) -> str:
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
-__all__ = ["GraphView", "GRAPH_MIME", "LAYER_MIME"]
+class GraphTabs(QTabBar):
+    """One tab per graph of the document's project (a GAN's generator and discriminator...).
+
+    Clicking a tab asks for that graph (``sig_graph_chosen``); the tabs follow
+    the document when it shows another graph itself (an undo) or opens
+    another project. A project with one graph shows no tabs. A tab's tooltip
+    is the graph's role from the project's ``meta["graphs"]``.
+
+    Args:
+        doc: the document, for the tabs' whole life (a window keeps one and
+            opens projects into it).
+
+    Signals:
+        sig_graph_chosen(str): the user picked the graph of that name.
+    """
+
+    sig_graph_chosen = Signal(str)
+
+    def __init__(self, doc, parent=None):
+        super().__init__(parent)
+        self.setDocumentMode(True)
+        self.setExpanding(False)
+        self.setDrawBase(False)
+        self.doc = doc
+        self.currentChanged.connect(self._on_current)
+        doc.sig_reset.connect(self.refill)
+        doc.sig_graph_shown.connect(self._follow)
+        self.refill()
+
+    @property
+    def names(self) -> list[str]:
+        return [self.tabText(i) for i in range(self.count())]
+
+    def tabSizeHint(self, index: int):
+        # Fusion draws an unselected tab's text a little lower and clips its descenders
+        # ("rbm_1" read "rbm 1"): a few pixels more height keep them.
+        hint = super().tabSizeHint(index)
+        return QSize(hint.width(), hint.height() + 4)
+
+    def refill(self) -> None:
+        """One tab per graph of the project, the shown one current."""
+        self.blockSignals(True)
+        try:
+            while self.count():
+                self.removeTab(0)
+            project = self.doc.project
+            roles = project.meta.get("graphs") or {}
+            for name in project.graphs:
+                i = self.addTab(name)
+                self.setTabToolTip(i, f"{name}: {roles[name]}" if name in roles else name)
+            self.setCurrentIndex(self.names.index(self.doc.graph_name))
+        finally:
+            self.blockSignals(False)
+        self.setVisible(self.count() > 1)
+
+    def _follow(self, name: str) -> None:
+        if name in self.names and self.currentIndex() != self.names.index(name):
+            self.blockSignals(True)
+            self.setCurrentIndex(self.names.index(name))
+            self.blockSignals(False)
+
+    def _on_current(self, index: int) -> None:
+        if 0 <= index < self.count():
+            self.sig_graph_chosen.emit(self.tabText(index))
+
+    def step(self, delta: int) -> None:
+        """Choose the next (``delta=1``) or previous (``-1``) graph, round the end."""
+        if self.count() > 1:
+            self.setCurrentIndex((self.currentIndex() + delta) % self.count())
+
+
+__all__ = ["GraphView", "GraphTabs", "GRAPH_MIME", "LAYER_MIME"]

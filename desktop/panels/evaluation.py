@@ -198,10 +198,17 @@ class EvaluationPanel(QWidget):
         self.summary.setText("Train the model to see how it does on the test data.")
         self.notes.setText("")
 
-    def set_evaluation(self, evaluation: dict | None, metrics: dict | None = None) -> None:
-        """Show an evaluation (``models.evaluation.evaluate``'s dict) and Keras's test metrics."""
+    def set_evaluation(self, evaluation: dict | None, metrics: dict | None = None,
+                       empty: str | None = None) -> None:
+        """Show an evaluation (``models.evaluation.evaluate``'s dict) and Keras's test metrics.
+
+        Args:
+            evaluation: the evaluation, or None (then ``empty`` says why there is none).
+            metrics: the run's test metrics.
+            empty: the reason shown when there is no evaluation.
+        """
         if not evaluation:
-            self.clear("This run has no evaluation (no test split, or it stopped on a NaN).")
+            self.clear(empty or "This run has no evaluation (no test split, or it stopped on a NaN).")
             if metrics:
                 self.summary.setText(_metrics_html({}, metrics))
             return

@@ -59,6 +59,9 @@ class _PanelRenderer:
         style_plot(self.plot, panel.get("title", ""), panel.get("x_title", ""),
                    panel.get("y_title", ""))
         self.draw(panel)
+        if panel.get("equal_axes"):  # points in a plane: one unit as long on both axes
+            self.plot.setAspectLocked(True)
+            self.plot.autoRange()
 
     def draw(self, panel: dict) -> None:
         raise NotImplementedError

@@ -5,7 +5,9 @@ run's :class:`~models.runner.RunState`, so a burst of batches costs one
 ``setData`` per curve however many arrive:
 
 * the loss of every batch (and its moving average),
-* training and validation loss per epoch, and every other metric per epoch,
+* training and validation loss per epoch (with the parts of the loss a custom
+  step logs, such as a GAN's ``g_loss`` and ``d_loss``), and every other
+  metric per epoch,
 * the learning rate and the throughput (samples per second),
 * each layer's gradient norm: one curve per layer across epochs (log scale,
   early layers dark, late layers light, so vanishing or exploding gradients
@@ -553,7 +555,10 @@ class TrainingPanel(QWidget):
             self.progress.setValue(self.progress.maximum())
         self.progress.setFormat({"nan": "stopped: NaN loss", "stopped": "stopped"}.get(stopped,
                                                                                        "done"))
-        self.evaluation.set_evaluation(payload.get("evaluation"), payload.get("metrics"))
+        empty = None if payload.get("evaluable", True) else (
+            "This model makes samples, codes or maps, not predictions of the data's targets, so "
+            "there is no confusion matrix or fit to show; its own measures are below.")
+        self.evaluation.set_evaluation(payload.get("evaluation"), payload.get("metrics"), empty)
         self._update_controls()
         self.sig_training_finished.emit(payload, ok)
 
@@ -761,8 +766,7 @@ class TrainingPanel(QWidget):
                 self.speed_curve.setData(s.x, s.y)
         elif key in ("loss", "metrics"):
             for name, series in self.epoch_series.items():
-                if name in ("learning_rate", "samples_per_second") or \
-                        (name.removeprefix("val_") == "loss") != (key == "loss"):
+                if name in ("learning_rate", "samples_per_second") or _is_loss(name) != (key == "loss"):
                     continue
                 curve = self.epoch_curves.get(name) or self._make_epoch_curve(name)
                 curve.setData(series.x, _positive(series.y) if key == "loss" else series.y)
@@ -804,7 +808,7 @@ class TrainingPanel(QWidget):
 
     def _make_epoch_curve(self, key: str) -> pg.PlotDataItem:
         base = key.removeprefix("val_")
-        plot = self.plot_items["loss" if base == "loss" else "metrics"]
+        plot = self.plot_items["loss" if _is_loss(key) else "metrics"]
         color = self._colors.get(base)
         if color is None:  # training and validation of one metric share a colour
             color = self._colors[base] = "#1f77b4" if base == "loss" else \
@@ -880,6 +884,12 @@ def new_run_dir(project) -> Path:
     return path
 
 
+def _is_loss(key: str) -> bool:
+    """Losses share the loss plot: ``loss`` and the parts a custom step logs (``g_loss``, ``kl_loss``)."""
+    base = key.removeprefix("val_")
+    return base == "loss" or base.endswith("_loss")
+
+
 def _positive(y: np.ndarray) -> np.ndarray:
     """Log axes cannot show zero or negative values: those become NaN (a gap), not an error."""
     if y.size and (y <= 0).any():
@@ -904,6 +914,11 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {m:02d} min"
 
 
+def _number(value: float) -> str:
+    """Four decimals, or none for a count (modes covered, clusters found)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.4f}"
+
+
 def _summary(payload: dict) -> str:
     metrics = payload.get("metrics") or {}
     quality = payload.get("quality") or {}
@@ -913,10 +928,10 @@ def _summary(payload: dict) -> str:
         parts[0] = f"Early stopping after {epochs} epochs ({took})"
     shown = quality.get("metric")
     if shown and quality.get("value") is not None:
-        parts.append(f"{shown.replace('_', ' ')} {quality['value']:.4f}")
+        parts.append(f"{shown.replace('_', ' ')} {_number(quality['value'])}")
     for key in ("test_accuracy", "test_loss", "test_mae"):
         if key != shown and metrics.get(key) is not None:
-            parts.append(f"{key.replace('_', ' ')} {metrics[key]:.4f}")
+            parts.append(f"{key.replace('_', ' ')} {_number(metrics[key])}")
     return " — ".join(parts[:1]) + (": " + ", ".join(parts[1:]) if len(parts) > 1 else "")
 
 

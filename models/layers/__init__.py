@@ -17,3 +17,8 @@ from models.layers.capsules import (  # noqa: F401
 )
 from models.layers.memory import Memory  # noqa: F401
 from models.layers.sequence import PositionEmbedding  # noqa: F401
+from models.layers.contrastive import NTXent, nt_xent  # noqa: F401
+from models.layers.diffusion import NoiseSchedule, TimestepEmbedding  # noqa: F401
+from models.layers.rbm import RBM  # noqa: F401
+from models.layers.som import SOM  # noqa: F401
+from models.layers.variational import Sampling, gaussian_kl  # noqa: F401

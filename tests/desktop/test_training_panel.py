@@ -80,15 +80,8 @@ def test_start_pause_resume_then_results_plots_and_evaluation(qtbot, panel, make
     qtbot.waitUntil(lambda: panel.batch.n >= 20, timeout=60_000)
     _click(qtbot, panel.pause_button)
     qtbot.waitUntil(lambda: panel.pause_button.text() == "Resume", timeout=5_000)
-    state = panel.worker.state
-    qtbot.wait(250)  # the batch in flight ends; then the run waits at its checkpoint
-    assert state.status == "paused"
-    panel.refresh()
-    frozen = panel.batch.n
-    qtbot.wait(500)
-    panel.refresh()
-    assert panel.batch.n == frozen, "batches kept coming while paused"
-    assert "paused" in panel.progress.format()
+    assert panel.worker.state.status == "paused"
+    _assert_paused(qtbot, panel)
 
     with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
         _click(qtbot, panel.pause_button)  # now "Resume"
@@ -132,12 +125,7 @@ def test_stop_keeps_the_best_weights_and_says_so(qtbot, panel, make_doc):
     doc = make_doc(mlp_project(epochs=200, batch_size=16))
     _start(qtbot, panel, doc)
     qtbot.waitUntil(lambda: panel.epochs_done >= 2, timeout=60_000)
-    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
-        _click(qtbot, panel.stop_button)
-    payload, ok = finished.args
-    assert ok and payload["stopped"] == "stopped" and payload["epochs"] < 200
-    assert "best weights" in payload["message"]
-    assert panel.message_label.text().startswith("Stopped by you")
+    _stop_keeping_the_best(qtbot, panel, 200)
     assert not doc.read_only and doc.project.has_weights()
     assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
 
@@ -310,3 +298,73 @@ def test_a_template_with_a_loss_per_output_opens_and_its_recipe_edits(qtbot, pan
     edited = dialog.recipe()
     assert edited is not None and edited["epochs"] == 3
     assert edited["loss"] == doc.project.recipe["loss"]  # the per-output list is kept as it was
+@pytest.mark.parametrize("slug", ["gan", "som"])  # a Keras trainer (train_step) and a loop object
+def test_a_custom_loop_pauses_resumes_and_stops_exactly_like_fit(qtbot, panel, make_doc, slug):
+    from models import gallery
+
+    project = gallery.open_template(slug)
+    project.recipe["epochs"] = 500
+    doc = make_doc(project)
+    _start(qtbot, panel, doc)
+    assert doc.read_only
+    qtbot.waitUntil(lambda: panel.batch.n >= 5, timeout=90_000)
+    _click(qtbot, panel.pause_button)
+    qtbot.waitUntil(lambda: panel.pause_button.text() == "Resume", timeout=5_000)
+    frozen = _assert_paused(qtbot, panel)
+    _click(qtbot, panel.pause_button)  # Resume: batches come again
+    qtbot.waitUntil(lambda: panel.batch.n > frozen + 5 and panel.epochs_done >= 2, timeout=90_000)
+    _stop_keeping_the_best(qtbot, panel, 500)
+    # Every graph's kept weights are in the (now unsaved) project; it can be edited again.
+    assert set(doc.project.weights) == set(doc.project.graphs) and doc.dirty and not doc.read_only
+    # The same panel shows it: the epoch curves, the template's own view, the evaluation page.
+    assert "loss" in panel.epoch_curves and panel.pages.tabText(1) == payload_title(slug)
+    if slug == "gan":
+        assert {"g_loss", "d_loss", "modes_covered"} <= set(panel.epoch_curves)
+    assert "not predictions" in panel.evaluation.empty.text()
+
+
+def _stop_keeping_the_best(qtbot, panel, epochs: int) -> dict:
+    """Stop from the panel: the run ends early, keeps its best weights and says so."""
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS) as finished:
+        _click(qtbot, panel.stop_button)
+    payload, ok = finished.args
+    assert ok and payload["stopped"] == "stopped" and payload["epochs"] < epochs
+    assert "kept the best weights (epoch" in payload["message"]
+    assert panel.message_label.text().startswith("Stopped by you")
+    return payload
+
+
+def _assert_paused(qtbot, panel, quiet_ms: int = 400, timeout_ms: int = 20_000) -> int:
+    """A paused run draws no more batches (once the one in flight has ended); returns their count."""
+    waited, frozen = 0, -1
+    while waited < timeout_ms:  # the batch in flight ends, slowly on a loaded machine
+        panel.refresh()
+        if panel.batch.n == frozen:
+            break
+        frozen = panel.batch.n
+        qtbot.wait(quiet_ms)
+        waited += quiet_ms
+    else:
+        raise AssertionError("batches never stopped coming after the pause")
+    qtbot.wait(800)
+    panel.refresh()
+    assert panel.batch.n == frozen, "batches kept coming while paused"
+    assert "paused" in panel.progress.format()
+    return frozen
+
+
+def payload_title(slug: str) -> str:
+    return {"gan": "Generated points", "som": "Self-organizing map"}[slug]
+
+
+def test_points_in_a_plane_keep_their_shape(qtbot):
+    from desktop.panels.live_view import LiveViewPanel
+    from models import views
+
+    panel = LiveViewPanel()
+    qtbot.addWidget(panel)
+    ring = views.series("ring", np.cos(np.linspace(0, 6.3, 50)), np.sin(np.linspace(0, 6.3, 50)))
+    panel.set_view(views.view("v", views.scatter_panel("round", ring, equal_axes=True),
+                              views.scatter_panel("free", ring)))
+    round_box, free_box = (r.plot.getViewBox() for r in panel._renderers)
+    assert round_box.state["aspectLocked"] and not free_box.state["aspectLocked"]

@@ -35,6 +35,10 @@ EXPECTED = {
     "circles": ("binary", (2,), 2, 1000),
     "spirals": ("classification", (2,), 3, 1000),
     "sine": ("forecast", (32, 1), None, 1000),
+    # models/datasets/generative.py
+    "ring": ("classification", (2,), 8, 4000),
+    "moons-clean": ("binary", (2,), 2, 6000),
+    "digits-binary": ("classification", (64,), 10, 1797),
 }
 
 

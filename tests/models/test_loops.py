@@ -80,14 +80,19 @@ def test_custom_loop_nan_restores_last_good_weights():
     assert all(np.isfinite(w).all() for w in result.model.get_weights())
 
 
+def _started(recipe: dict, fraction: float = 0.05):
+    """A loop run in a thread, once it got ``fraction`` of the way."""
+    state, thread = run_in_thread(lambda s: run_loop(_project(), recipe, state=s))
+    deadline = time.time() + 30
+    while state.fraction < fraction and time.time() < deadline:
+        time.sleep(0.01)
+    return state, thread
+
+
 def test_custom_loop_pause_resume_and_stop_keep_best_weights():
     ToyLoop.step_sleep = 0.01
     try:
-        recipe = {"loop": "tests.models.test_loops:ToyLoop", "epochs": 50}
-        state, thread = run_in_thread(lambda s: run_loop(_project(), recipe, state=s))
-        deadline = time.time() + 30
-        while state.fraction < 0.05 and time.time() < deadline:
-            time.sleep(0.01)
+        state, thread = _started({"loop": "tests.models.test_loops:ToyLoop", "epochs": 50})
         state.pause()
         time.sleep(0.1)
         frozen = state.fraction
@@ -110,3 +115,67 @@ def test_unknown_loop_name_is_a_clear_error():
 
     with pytest.raises(TrainingError, match="unknown training loop 'nope'"):
         run_loop(_project(), {"loop": "nope"}, state=RunState())
+
+
+_SCORES = iter(())
+
+
+def scripted_score(model, dataset, recipe):
+    """An epoch metric that reads its values from a script (one per epoch)."""
+    return {"score": next(_SCORES)}
+
+
+def test_an_epoch_metric_joins_the_logs_and_a_max_monitor_keeps_the_later_of_tied_epochs(tmp_path):
+    import csv
+
+    from models.training import train
+    from tests.models.test_training import mlp_project
+
+    global _SCORES
+    _SCORES = iter([1.0, 3.0, 3.0, 2.0])
+    project = mlp_project(epochs=4, epoch_metrics="tests.models.test_loops:scripted_score",
+                          monitor={"metric": "score", "mode": "max"})
+    state = RunState()
+    result = train(project, state=state, out_dir=tmp_path)
+    assert result.history["score"] == [1.0, 3.0, 3.0, 2.0]
+    assert result.best_epoch == 3  # 3.0 twice: the later epoch has trained longer
+    logged = [e.payload["logs"]["score"] for e in state.drain() if e.kind == "epoch"]
+    assert logged == [1.0, 3.0, 3.0, 2.0]
+    with open(tmp_path / "history.csv", newline="") as f:
+        assert [float(r["score"]) for r in csv.DictReader(f)] == logged
+
+
+def test_monitor_helpers():
+    from models.loops import better, monitor_of
+    from models.training import TrainingError
+
+    assert better(1.0, None, "min") and better(0.5, 1.0, "min") and not better(1.0, 1.0, "min")
+    assert better(2.0, 2.0, "max") and not better(1.0, 2.0, "max")
+    assert monitor_of({}, "val_loss") == ("val_loss", "min")
+    assert monitor_of({"monitor": "val_mae"}, "val_loss") == ("val_mae", "min")
+    assert monitor_of({"monitor": {"metric": "modes", "mode": "max"}}, "loss") == ("modes", "max")
+    with pytest.raises(TrainingError, match="'min' or 'max'"):
+        monitor_of({"monitor": {"metric": "x", "mode": "up"}}, "loss")
+
+
+class UnmeasuredLoop(ToyLoop):
+    """Its monitor never appears in the logs (like a DBN still pre-training)."""
+
+    monitor = "val_loss"
+
+
+def test_a_stop_before_any_measured_epoch_keeps_the_last_complete_epoch():
+    import tests.models.test_loops as mod
+
+    mod._Unmeasured = UnmeasuredLoop
+    ToyLoop.step_sleep = 0.01
+    try:
+        state, thread = _started({"loop": "tests.models.test_loops:_Unmeasured", "epochs": 50})
+        state.cancel()
+        thread.join(10)
+    finally:
+        ToyLoop.step_sleep = 0.0
+    result = state.result
+    assert result.stopped == "stopped" and result.best_epoch is None
+    assert f"kept the weights of epoch {result.epochs_run}" in result.message
+    assert "no epoch had measured val_loss" in result.message
