@@ -123,6 +123,7 @@ def compile_model(model, recipe: dict) -> None:
     metrics = recipe.get("metrics", ["accuracy"])
     try:
         model.compile(optimizer=make_optimizer(recipe), loss=loss, metrics=metrics,
+                      loss_weights=recipe.get("loss_weights"),  # per head, for several outputs
                       jit_compile=bool(recipe.get("jit_compile", False)))
     except TrainingError:
         raise
