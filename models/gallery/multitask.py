@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.gallery import register
-from models.gallery.reinforcement import project_of
+from models.gallery._projects import project_of
 
 
 def digit_tasks(labels) -> dict:

@@ -6,21 +6,9 @@ learn by playing live in :mod:`models.loops.rl`.
 from __future__ import annotations
 
 from models.gallery import register
+from models.gallery._projects import project_of
 
 CARTPOLE = {"source": "builtin", "name": "gymnasium", "env": "CartPole-v1"}
-
-
-def project_of(models: dict, dataset: dict | None, recipe: dict, meta: dict):
-    """A project holding one graph per model (the first is the main one), no weights shipped."""
-    from models.build import graph_from_model
-    from models.project import Project, default_recipe
-
-    project = Project(graphs={name: graph_from_model(m) for name, m in models.items()})
-    project.dataset = dataset
-    # None drops a default that does not apply (a loop with its own loss has no "loss").
-    project.recipe = {k: v for k, v in {**default_recipe(), **recipe}.items() if v is not None}
-    project.meta.update(meta)
-    return project, {}
 
 
 def _mlp(name: str, inputs: int, outputs: int, activation: str, head: str, head_activation=None,
@@ -77,7 +65,7 @@ def actor_critic():
          "epochs": 30, "batch_size": 256, "envs": 16, "rollout": 16, "env_steps_per_epoch": 8192,
          "gamma": 0.99, "gae_lambda": 0.95, "entropy_coef": 0.01, "value_coef": 0.5,
          "eval_episodes": 10, "final_episodes": 20, "metrics": None, "validation_split": None,
-         "quality": {"metric": "mean_return"}, "quick": {"epochs": 16}},
+         "quality": {"metric": "mean_return"}, "quick": {"epochs": 12}},
         {"explanation": (
             "Cheatsheet 7.8.2. Two networks share the work: the actor turns a state into the "
             "probability of each push, and the critic estimates how much reward is still to "
