@@ -253,6 +253,25 @@ class MainWindow(QMainWindow):
             menu.addAction(act)
         menu.addSeparator()
         menu.addAction(self.training_dock.toggleViewAction())
+        # Only a retrieval (RAG) project can be asked questions; the entry shows for those.
+        self.ask_action = self._action("&Ask the Cheatsheet…", self._ask_cheatsheet)
+        menu.addAction(self.ask_action)
+        menu.aboutToShow.connect(self._update_ask_action)
+        self._ask_dialog = None
+
+    def _update_ask_action(self):
+        from desktop.panels.ask import is_rag_project
+
+        self.ask_action.setVisible(is_rag_project(self.doc.project))
+
+    def _ask_cheatsheet(self):
+        from desktop.panels.ask import AskDialog
+
+        if self._ask_dialog is None:
+            self._ask_dialog = AskDialog(self.doc, self)
+        self._ask_dialog.show()
+        self._ask_dialog.raise_()
+        self._ask_dialog.activateWindow()
 
     def _build_data(self):
         """The Data dock: choose the project's data and preview it, tabbed with the Model dock."""

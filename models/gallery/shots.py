@@ -117,11 +117,13 @@ def zero_shot_view(model, dataset, options) -> dict:
     from models.datasets.digit_classes import ATTRIBUTES, digit_of_attributes
 
     table, truth = _descriptions(dataset.y_test)
-    names = [str(d) for d in digit_of_attributes(table)]
-    pick = np.concatenate([np.flatnonzero(truth == k)[:40] for k in range(len(table))])
+    digits = digit_of_attributes(table)
+    order = np.argsort(digits, kind="stable")  # rows in digit order
+    pick = np.concatenate([np.flatnonzero(truth == k)[:40] for k in order])
     probs = model.predict(dataset.x_test[pick], verbose=0)
-    read = np.stack([probs[truth[pick] == k].mean(0) for k in range(len(table))])
+    read = np.stack([probs[truth[pick] == k].mean(0) for k in order])
     right = _log_likelihood(probs, table).argmax(1) == truth[pick]
+    table, names = table[order], [str(d) for d in digits[order]]
     short = [a.replace("loop at the ", "loop ") for a in ATTRIBUTES]
     return views.view(
         f"Unseen digits named by their attributes: {right.mean():.0%} right",
