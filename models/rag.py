@@ -15,8 +15,9 @@ question and the passages (a dual encoder whose two towers share weights);
 see :class:`models.loops.retrieval.RetrieverLoop` for its training.
 
 The reader is extractive and small on purpose: it cuts the retrieved
-passages into sentences and returns the sentence whose embedding is closest
-to the question's, weighted by its passage's score. It copies; it cannot
+passages scored near the best one into sentences and returns the sentence
+whose embedding is closest to the question's, plus its passage's score
+(when the best passage is a heading without text, it says so). It copies; it cannot
 paraphrase, combine two passages, or know what the sheet does not say.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ from models.paths import cheatsheet_dir
 
 PASSAGE_WORDS = 70
 PREFIX = 5
+READ_MARGIN = 0.15  # the reader reads passages scored at most this far below the best
 QUESTIONS_FILE = "questions.json"
 STOPWORDS = frozenset("""a an the of to in on at by for with from into about as and or not no
 is are was were be been being do does did has have had can could will would should may might
@@ -205,6 +207,11 @@ def _sentences(text: str) -> list[str]:
     return [p.strip() for p in parts if len(p.split()) >= 3]
 
 
+def _passages(hits) -> list[dict]:
+    return [{"section": p.section, "title": p.title, "score": round(s, 4), "text": p.text}
+            for p, s in hits]
+
+
 class Retriever:
     """A trained encoder over the corpus: ``search`` ranks passages, ``ask`` also answers."""
 
@@ -241,22 +248,26 @@ class Retriever:
                     "passages": [], "note": "none of the question's words occur in the "
                     "cheatsheet, so there is nothing to search with"}
         hits = self.search(question, k)
-        candidates = [(s, p) for p, _ in hits for s in _sentences(p.text)]
+        top, top_score = hits[0]
+        if not top.text:  # the best match is a heading with nothing under it: say so
+            return {"question": question, "known_words": round(known, 3),
+                    "answer": f"Section {top.label} is about this, but the cheatsheet has no "
+                              "text for it yet.", "answer_section": top.label,
+                    "passages": _passages(hits)}
+        # Read only passages scored near the best one: a weak match's sentence misleads.
+        near = [(p, s) for p, s in hits if s >= top_score - READ_MARGIN]
+        candidates = [(s, p) for p, _ in near for s in _sentences(p.text)]
         answer, where = "", ""
         if candidates:
             q = self.embed_words([question])[0]
             sent = self.embed_words([s for s, _ in candidates]) @ q
-            weight = {p.index: score for p, score in hits}
+            weight = {p.index: score for p, score in near}
             best = int(np.argmax([s + weight[p.index] for s, (_, p) in zip(sent, candidates)]))
             answer, where = candidates[best][0], candidates[best][1].label
-        if not answer and hits:
-            top = hits[0][0]
-            answer = f"Section {top.label} is about this, but the cheatsheet has no text for it yet."
-            where = top.label
+        else:  # a passage too short to hold a sentence: show it whole
+            answer, where = top.text, top.label
         return {"question": question, "answer": answer, "answer_section": where,
-                "known_words": round(known, 3),
-                "passages": [{"section": p.section, "title": p.title, "score": round(s, 4),
-                              "text": p.text} for p, s in hits]}
+                "known_words": round(known, 3), "passages": _passages(hits)}
 
 
 def retriever_for(project) -> Retriever:

@@ -76,7 +76,7 @@ class AskDialog(QDialog):
         lay.addWidget(self.answer)
         lay.addWidget(QLabel("<b>Passages used</b>"))
         lay.addWidget(self.table, 1)
-        self.resize(820, 520)
+        self.resize(820, 440)
 
     def ask(self) -> bool:
         """Start answering the question in the box; False when there is nothing to do."""

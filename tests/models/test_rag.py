@@ -90,3 +90,30 @@ def test_rag_quick_preset_reaches_its_target():
     result = train(gallery.open_template("rag"), quick=True)
     print(f"rag: {result.metrics} in {result.seconds:.0f} s")
     assert result.quality["value"] >= 0.80
+
+
+class _BagOfWords:
+    """A stand-in encoder: normalised word counts, so scores are plain word overlap."""
+
+    def __init__(self, size):
+        self.size = size
+
+    def predict(self, ids, batch_size=None, verbose=0):
+        counts = np.zeros((len(ids), self.size + 1))
+        for row, seq in enumerate(ids):
+            for i in seq[seq > 0]:
+                counts[row, i] += 1
+        return counts / np.maximum(np.linalg.norm(counts, axis=1, keepdims=True), 1e-9)
+
+
+def test_the_reader_copies_a_sentence_from_a_strong_match_only():
+    ps = [rag.Passage(0, "1", "Gamma rays", ""),
+          rag.Passage(1, "2", "Pooling", "Pooling keeps the largest value. Unrelated words sit here."),
+          rag.Passage(2, "3", "Other", "Something about gamma and pooling together here.")]
+    vocab = rag.vocabulary(ps)
+    reader = rag.Retriever(_BagOfWords(len(vocab)), passages=ps)
+    heading_only = reader.ask("gamma rays")
+    assert heading_only["passages"][0]["section"] == "1"
+    assert "no text for it yet" in heading_only["answer"]
+    found = reader.ask("what does pooling keep, the largest value?")
+    assert found["answer"] == "Pooling keeps the largest value." and found["answer_section"] == "2 Pooling"
