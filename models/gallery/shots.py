@@ -126,8 +126,9 @@ def zero_shot_view(model, dataset, options) -> dict:
     table, names = table[order], [str(d) for d in digits[order]]
     short = [a.replace("loop at the ", "loop ") for a in ATTRIBUTES]
     return views.view(
-        f"Unseen digits named by their attributes: {right.mean():.0%} right",
-        views.heatmap_panel(read, "Attributes read off unseen digits (mean)", x_labels=short,
+        "Attributes",
+        views.heatmap_panel(read, f"Read off unseen digits (mean; {right.mean():.0%} named right)",
+                            x_labels=short,
                             y_labels=names, levels=[0, 1]),
         views.heatmap_panel(table, "Their descriptions", x_labels=short, y_labels=names,
                             levels=[0, 1]))

@@ -31,7 +31,7 @@ def class_pools(x, y) -> dict[int, np.ndarray]:
 def with_rotations(pools: dict) -> dict:
     """Each class plus its quarter, half and three-quarter turns as classes of their own."""
     out = {}
-    for c, images in pools.items():
+    for images in pools.values():
         for k in range(4):
             out[len(out)] = np.rot90(images, k, axes=(1, 2)).copy()
     return out
@@ -187,8 +187,9 @@ class PrototypicalLoop(Loop):
         right = nearest_prototype(s, q, self.n_way) == truth
         names = ", ".join(str(c) for c in classes)
         return views.view(
-            f"A 5-way test episode of unseen digits ({names}): {right.mean():.0%} of queries right",
-            views.scatter_panel("Queries (dots) and prototypes (large), first two principal axes",
+            "Episode",
+            views.scatter_panel(f"A test episode of unseen digits {names}: {right.mean():.0%} "
+                                "of queries right (large dots: prototypes)",
                                 views.series("queries", qp[:, 0], qp[:, 1], classes=truth),
                                 views.series("prototypes", pp[:, 0], pp[:, 1],
                                              classes=np.arange(self.n_way), size=16)),

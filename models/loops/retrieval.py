@@ -144,8 +144,6 @@ class RetrieverLoop(Loop):
 
     def evaluate(self) -> dict[str, float]:
         """Recall at 1, 3 and 5 and the mean reciprocal rank on the test questions; TF-IDF's too."""
-        from models import rag
-
         ds = self.dataset
         ranked = self._ranking(ds.x_test)
         gold = [self.sections[i] for i in ds.y_test]
@@ -184,8 +182,8 @@ class RetrieverLoop(Loop):
             mark = "✓" if p.section == shown["section"] else " "
             lines.append(f"{rank}. {mark} {p.label}: {(p.text or '(no text)')[:70]}")
         return views.view(
-            f"Retrieval on {len(tests)} held-out questions: recall@3 {recalls[1]:.0%}",
-            views.bars_panel("Held-out recall (dashed: TF-IDF's recall@3)",
+            "Retrieval",
+            views.bars_panel(f"Recall on {len(tests)} held-out questions (dashed: TF-IDF's recall@3)",
                              ["recall@1", "recall@3", "recall@5"], recalls, y_title="share",
                              reference=self._tfidf_recall()),
             views.text_panel("One held-out question", "\n".join(lines)))

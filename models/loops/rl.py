@@ -22,10 +22,12 @@ import numpy as np
 
 from models.loops import Loop
 
-# Frames of the cart and pole are drawn on this grid (pixels); the world spans
-# the track's +-2.4 units, as gymnasium's own renderer does.
+# Frames of the cart and pole are drawn on this grid (pixels). The track ends at
+# +-2.4 (where an episode stops); the frame shows a little beyond, so a cart
+# that runs off stays in view.
 FRAME_H, FRAME_W = 60, 120
 _TRACK_HALF = 2.4
+_VIEW_HALF = 3.0
 _SKY = np.array([1.0, 1.0, 1.0])
 _CART = np.array([0.20, 0.25, 0.35])
 _POLE = np.array([0.80, 0.60, 0.40])
@@ -112,9 +114,12 @@ def draw_cartpole(state, fallen: bool = False) -> np.ndarray:
     """An RGB frame ``[FRAME_H, FRAME_W, 3]`` of CartPole from its state (x, x', theta, theta')."""
     x, theta = float(state[0]), float(state[2])
     img = np.ones((FRAME_H, FRAME_W, 3)) * _SKY
-    scale = FRAME_W / (2 * _TRACK_HALF)
+    scale = FRAME_W / (2 * _VIEW_HALF)
     track_y = int(FRAME_H * 0.78)
-    img[track_y, :] = 0.0
+    ends = [int(round(FRAME_W / 2 + side * _TRACK_HALF * scale)) for side in (-1, 1)]
+    img[track_y, ends[0]:ends[1] + 1] = 0.0
+    for e in ends:  # posts where the track ends
+        img[track_y - 4:track_y + 1, min(e, FRAME_W - 1)] = 0.0
     cx = FRAME_W / 2 + x * scale
     cart_w, cart_h = 0.4 * scale, 0.24 * scale  # gymnasium draws the cart 50x30 on 600 px
     x0, x1 = int(round(cx - cart_w / 2)), int(round(cx + cart_w / 2))
@@ -139,7 +144,10 @@ def film_strip(states, frames: int = 6, fell: bool = True) -> tuple[np.ndarray, 
     picks = sorted(set(np.linspace(0, n - 1, min(frames, n)).round().astype(int).tolist()))
     images = [draw_cartpole(states[i], fallen=fell and i == n - 1) for i in picks]
     labels = [f"step {i}" for i in picks]
-    labels[-1] += " (fell)" if fell else " (time limit)"
+    if not fell:
+        labels[-1] += " (time limit)"
+    else:
+        labels[-1] += " (off the track)" if abs(float(states[-1][0])) > _TRACK_HALF else " (fell)"
     return np.stack(images), labels
 
 
@@ -175,9 +183,7 @@ class _RLLoop(Loop):
     ``final_episodes`` (for ``mean_return``), ``seed``.
     """
 
-    # The driver keeps the weights with the lowest monitor; returns are better high, so
-    # the loop logs how many steps the greedy policy falls short of the time limit.
-    monitor = "eval_shortfall"
+    monitor, monitor_mode = "eval_return", "max"  # stop keeps the best greedy policy
     network = "network"  # what the main graph is called in messages
 
     def build(self) -> None:
@@ -233,7 +239,7 @@ class _RLLoop(Loop):
         recent = [ret for _, ret in self.episodes[first_episode:]]
         return {"loss": float(np.mean(losses)) if losses else 0.0,
                 "train_return": float(np.mean(recent)) if recent else 0.0,
-                "eval_return": mean, "eval_shortfall": self.max_return - mean, **extra}
+                "eval_return": mean, **extra}
 
     def evaluate(self) -> dict[str, float]:
         """``mean_return`` of the kept policy over ``final_episodes`` fresh seeds."""
@@ -259,9 +265,9 @@ class _RLLoop(Loop):
             steps, rets = zip(*self.evals)
             lines.append(views.line("greedy evaluation (mean)", steps, rets))
         return views.view(
-            f"{self.env_id}: {len(self.episodes)} episodes, {self.env_steps:,} steps",
-            views.lines_panel("Episode returns", *lines, x_title="environment steps",
-                              y_title="return"),
+            "Agent",
+            views.lines_panel(f"Episode returns ({len(self.episodes)} episodes so far)", *lines,
+                              x_title=f"{self.env_id} steps", y_title="return"),
             views.images_panel(frames, f"Current policy: {int(returns[0])} steps balanced",
                                labels=labels, columns=3))
 
