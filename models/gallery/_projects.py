@@ -1,4 +1,4 @@
-"""How the templates with custom loops (agents, shots, retrieval, multi-task) make their projects."""
+"""Helpers of the agents, shots, retrieval and multi-task templates: projects and a digit trunk."""
 from __future__ import annotations
 
 
@@ -13,3 +13,13 @@ def project_of(models: dict, dataset: dict | None, recipe: dict, meta: dict):
     project.recipe = {k: v for k, v in {**default_recipe(), **recipe}.items() if v is not None}
     project.meta.update(meta)
     return project, {}
+
+
+def conv_trunk(keras, x, width: int = 64):
+    """Two 3x3 convolutions, each halving the 8x8 digit by max pooling, then flatten."""
+    L = keras.layers
+    h = L.Conv2D(width, 3, padding="same", activation="relu", name="conv_1")(x)
+    h = L.MaxPooling2D(2, name="pool_1")(h)
+    h = L.Conv2D(width, 3, padding="same", activation="relu", name="conv_2")(h)
+    h = L.MaxPooling2D(2, name="pool_2")(h)
+    return L.Flatten(name="flatten")(h)

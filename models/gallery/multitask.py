@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.gallery import register
-from models.gallery._projects import project_of
+from models.gallery._projects import conv_trunk, project_of
 
 
 def digit_tasks(labels) -> dict:
@@ -21,12 +21,7 @@ def multi_task():
     keras = backend.keras()
     L = keras.layers
     x = keras.Input((8, 8, 1), name="image")
-    h = L.Conv2D(32, 3, padding="same", activation="relu", name="conv_1")(x)
-    h = L.MaxPooling2D(2, name="pool_1")(h)
-    h = L.Conv2D(64, 3, padding="same", activation="relu", name="conv_2")(h)
-    h = L.MaxPooling2D(2, name="pool_2")(h)
-    h = L.Flatten(name="flatten")(h)
-    h = L.Dropout(0.3, name="dropout")(h)
+    h = L.Dropout(0.3, name="dropout")(conv_trunk(keras, x))
     shared = L.Dense(64, activation="relu", name="shared")(h)
     digit = L.Dense(10, activation="softmax", name="digit")(shared)
     above = L.Dense(1, activation="sigmoid", name="above_4")(shared)

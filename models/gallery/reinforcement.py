@@ -9,6 +9,9 @@ from models.gallery import register
 from models.gallery._projects import project_of
 
 CARTPOLE = {"source": "builtin", "name": "gymnasium", "env": "CartPole-v1"}
+# What both agents share: how they are judged, and the defaults that do not apply to them.
+AGENT_RECIPE = {"eval_episodes": 10, "final_episodes": 20, "gamma": 0.99, "metrics": None,
+                "validation_split": None, "quality": {"metric": "mean_return"}}
 
 
 def _mlp(name: str, inputs: int, outputs: int, activation: str, head: str, head_activation=None,
@@ -33,10 +36,10 @@ def dqn():
         {"loop": "models.loops.rl:DQNLoop", "loss": "huber",
          "optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.0005, "clipnorm": 10.0}},
          "epochs": 30, "batch_size": 64, "envs": 4, "env_steps_per_epoch": 2500,
-         "buffer_size": 50000, "learning_starts": 1000, "target_update_every": 500,
-         "epsilon_start": 1.0, "epsilon_end": 0.05, "exploration_steps": 12000, "gamma": 0.99,
-         "eval_episodes": 10, "final_episodes": 20, "metrics": None, "validation_split": None,
-         "quality": {"metric": "mean_return"}, "quick": {"epochs": 16}},
+         "buffer_size": 50000, "learning_starts": 1000, "updates_per_step": 2,
+         "target_update_every": 1000,
+         "epsilon_start": 1.0, "epsilon_end": 0.05, "exploration_steps": 12000,
+         **AGENT_RECIPE, "eval_episodes": 20, "quick": {"epochs": 16}},
         {"explanation": (
             "Cheatsheet 7.8.1. The Q-network reads the cart's position and speed and the pole's "
             "angle and spin, and scores both pushes (left, right) by the total reward it expects "
@@ -44,10 +47,10 @@ def dqn():
             "exploring (epsilon falls from 1 to 0.05). Each step it plays goes into a replay "
             "buffer, and each update fits the network on a random batch of old steps towards "
             "reward + 0.99 x the value of the next state. That value comes from a target network, "
-            "a copy of the Q-network refreshed every 500 updates, so the network does not chase "
+            "a copy of the Q-network refreshed every 1,000 updates, so the network does not chase "
             "its own moving guesses; the online network picks the next action and the copy "
             "scores it (double DQN), which tempers over-optimism. After each epoch the greedy "
-            "policy plays 10 episodes; the best policy is kept and its mean_return is measured "
+            "policy plays 20 episodes; the best policy is kept and its mean_return is measured "
             "on 20 other episodes (500 is a perfect score). The live view plots the returns and "
             "draws the current policy at work.")},
     )
@@ -63,9 +66,8 @@ def actor_critic():
         {"loop": "models.loops.rl:ActorCriticLoop", "loss": None,
          "optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.002, "clipnorm": 0.5}},
          "epochs": 30, "batch_size": 256, "envs": 16, "rollout": 16, "env_steps_per_epoch": 8192,
-         "gamma": 0.99, "gae_lambda": 0.95, "entropy_coef": 0.01, "value_coef": 0.5,
-         "eval_episodes": 10, "final_episodes": 20, "metrics": None, "validation_split": None,
-         "quality": {"metric": "mean_return"}, "quick": {"epochs": 12}},
+         "gae_lambda": 0.95, "entropy_coef": 0.01, "value_coef": 0.5,
+         **AGENT_RECIPE, "quick": {"epochs": 12}},
         {"explanation": (
             "Cheatsheet 7.8.2. Two networks share the work: the actor turns a state into the "
             "probability of each push, and the critic estimates how much reward is still to "

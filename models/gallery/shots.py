@@ -12,16 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.gallery import register
-from models.gallery._projects import project_of
-
-
-def _conv_trunk(keras, x, width: int = 64):
-    L = keras.layers
-    h = L.Conv2D(width, 3, padding="same", activation="relu", name="conv_1")(x)
-    h = L.MaxPooling2D(2, name="pool_1")(h)
-    h = L.Conv2D(width, 3, padding="same", activation="relu", name="conv_2")(h)
-    h = L.MaxPooling2D(2, name="pool_2")(h)
-    return L.Flatten(name="flatten")(h)
+from models.gallery._projects import conv_trunk, project_of
 
 
 @register("few-shot", "Few-shot: prototypical network", "8.1",
@@ -31,7 +22,7 @@ def few_shot():
 
     keras = backend.keras()
     x = keras.Input((8, 8, 1), name="image")
-    h = _conv_trunk(keras, x)
+    h = conv_trunk(keras, x)
     y = keras.layers.Dense(64, name="embedding")(h)
     model = keras.Model(x, y, name="embedder")
     return project_of(
@@ -64,7 +55,7 @@ def zero_shot():
 
     keras = backend.keras()
     x = keras.Input((8, 8, 1), name="image")
-    h = _conv_trunk(keras, x, width=32)
+    h = conv_trunk(keras, x, width=32)
     h = keras.layers.Dropout(0.3, name="dropout")(h)
     h = keras.layers.Dense(64, activation="relu", name="dense")(h)
     y = keras.layers.Dense(len(ATTRIBUTES), activation="sigmoid", name="attributes")(h)

@@ -184,7 +184,6 @@ class _RLLoop(Loop):
     """
 
     monitor, monitor_mode = "eval_return", "max"  # stop keeps the best greedy policy
-    network = "network"  # what the main graph is called in messages
 
     def build(self) -> None:
         from models import backend
@@ -277,11 +276,10 @@ class DQNLoop(_RLLoop):
 
     Recipe keys (besides :class:`_RLLoop`'s): ``buffer_size``, ``learning_starts``
     (random transitions gathered before learning), ``batch_size``,
+    ``updates_per_step`` (gradient updates after each step of the copies),
     ``target_update_every`` (gradient steps between copies to the target
     network), ``epsilon_start``, ``epsilon_end``, ``exploration_steps``.
     """
-
-    network = "Q-network"
 
     def build(self) -> None:
         from models import backend
@@ -298,6 +296,7 @@ class DQNLoop(_RLLoop):
         self.optimizer = make_optimizer(r)
         self.batch = int(r.get("batch_size", 64))
         self.target_every = int(r.get("target_update_every", 250))
+        self.updates_per_step = max(1, int(r.get("updates_per_step", 1)))
         self.eps = (float(r.get("epsilon_start", 1.0)), float(r.get("epsilon_end", 0.05)),
                     float(r.get("exploration_steps", 10_000)))
         self.buffer = ReplayBuffer(int(r.get("buffer_size", 50_000)), self.obs_dim)
@@ -325,7 +324,9 @@ class DQNLoop(_RLLoop):
             self._collect(epsilon=1.0)
 
     def steps_per_epoch(self) -> int:
-        return max(1, int(self.recipe.get("env_steps_per_epoch", 2500)) // self.n_envs)
+        """Gradient updates per epoch (``updates_per_step`` after each step of every copy)."""
+        steps = max(1, int(self.recipe.get("env_steps_per_epoch", 2500)) // self.n_envs)
+        return steps * self.updates_per_step
 
     def epsilon(self) -> float:
         start, end, span = self.eps
@@ -346,7 +347,8 @@ class DQNLoop(_RLLoop):
     def train_epoch(self, epoch: int, step) -> dict[str, float]:
         first, losses = len(self.episodes), []
         for _ in range(self.steps_per_epoch()):
-            self._collect(self.epsilon())
+            if self.updates % self.updates_per_step == 0:
+                self._collect(self.epsilon())
             loss = float(self._train_step(*self.buffer.sample(self.rng, self.batch)))
             self.updates += 1
             if self.updates % self.target_every == 0:
@@ -366,8 +368,6 @@ class ActorCriticLoop(_RLLoop):
     meaningful level (it is a surrogate, often negative), so the loss the
     loop reports is the critic's squared error.
     """
-
-    network = "actor"
 
     def build(self) -> None:
         from models import backend
