@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect_doc()
         self._build_training()
+        self._build_ask()
         self._build_data()
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_MS)
@@ -253,10 +254,24 @@ class MainWindow(QMainWindow):
             menu.addAction(act)
         menu.addSeparator()
         menu.addAction(self.training_dock.toggleViewAction())
-        # Only a retrieval (RAG) project can be asked questions; the entry shows for those.
+
+    def _build_data(self):
+        """The Data dock: choose the project's data and preview it, tabbed with the Model dock."""
+        from desktop.panels.data import DataPanel
+
+        self.data_panel = DataPanel()
+        self.data_panel.set_document(self.doc)
+        self.data_dock = self._dock("Data", self.data_panel, Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.bottom_dock, self.data_dock)
+        self.bottom_dock.raise_()
+
+    def _build_ask(self):
+        """Train > Ask the Cheatsheet: shown for a retrieval (RAG) project, the only kind it suits."""
+        train_menu = next(a.menu() for a in self.menuBar().actions()
+                          if a.text().replace("&", "") == "Train")
         self.ask_action = self._action("&Ask the Cheatsheet…", self._ask_cheatsheet)
-        menu.addAction(self.ask_action)
-        menu.aboutToShow.connect(self._update_ask_action)
+        train_menu.addAction(self.ask_action)
+        train_menu.aboutToShow.connect(self._update_ask_action)
         self._ask_dialog = None
 
     def _update_ask_action(self):
@@ -272,16 +287,6 @@ class MainWindow(QMainWindow):
         self._ask_dialog.show()
         self._ask_dialog.raise_()
         self._ask_dialog.activateWindow()
-
-    def _build_data(self):
-        """The Data dock: choose the project's data and preview it, tabbed with the Model dock."""
-        from desktop.panels.data import DataPanel
-
-        self.data_panel = DataPanel()
-        self.data_panel.set_document(self.doc)
-        self.data_dock = self._dock("Data", self.data_panel, Qt.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.bottom_dock, self.data_dock)
-        self.bottom_dock.raise_()
 
     def _show_training(self):
         self.training_dock.show()

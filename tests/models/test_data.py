@@ -40,7 +40,8 @@ EXPECTED = {
 
 def test_list_builtin_names_every_builtin_with_its_shape():
     listed = {b["name"]: b for b in list_builtin()}
-    assert set(listed) == set(EXPECTED)
+    # The gallery's generated data (models.datasets) is listed too and tested beside its templates.
+    assert set(EXPECTED) <= set(listed)
     for name, (task, shape, classes, _) in EXPECTED.items():
         entry = listed[name]
         assert (entry["task"], entry["shape"], entry["classes"]) == (task, shape, classes)
