@@ -35,11 +35,10 @@ def dqn():
         {"q_network": q}, CARTPOLE,
         {"loop": "models.loops.rl:DQNLoop", "loss": "huber",
          "optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.0005, "clipnorm": 10.0}},
-         "epochs": 30, "batch_size": 64, "envs": 4, "env_steps_per_epoch": 2500,
+         "epochs": 40, "batch_size": 64, "envs": 4, "env_steps_per_epoch": 2500,
          "buffer_size": 50000, "learning_starts": 1000, "updates_per_step": 2,
-         "target_update_every": 1000,
-         "epsilon_start": 1.0, "epsilon_end": 0.05, "exploration_steps": 12000,
-         **AGENT_RECIPE, "eval_episodes": 20, "quick": {"epochs": 16}},
+         "target_tau": 0.005, "epsilon_start": 1.0, "epsilon_end": 0.05, "exploration_steps": 12000,
+         **AGENT_RECIPE, "eval_episodes": 20, "quick": {"epochs": 24}},
         {"explanation": (
             "Cheatsheet 7.8.1. The Q-network reads the cart's position and speed and the pole's "
             "angle and spin, and scores both pushes (left, right) by the total reward it expects "
@@ -47,12 +46,13 @@ def dqn():
             "exploring (epsilon falls from 1 to 0.05). Each step it plays goes into a replay "
             "buffer, and each update fits the network on a random batch of old steps towards "
             "reward + 0.99 x the value of the next state. That value comes from a target network, "
-            "a copy of the Q-network refreshed every 1,000 updates, so the network does not chase "
-            "its own moving guesses; the online network picks the next action and the copy "
-            "scores it (double DQN), which tempers over-optimism. After each epoch the greedy "
-            "policy plays 20 episodes; the best policy is kept and its mean_return is measured "
-            "on 20 other episodes (500 is a perfect score). The live view plots the returns and "
-            "draws the current policy at work.")},
+            "a copy of the Q-network that trails it slowly (after each update it moves 0.5% of "
+            "the way towards it), so the network does not chase its own moving guesses; the "
+            "online network picks the next action and the copy scores it (double DQN), which "
+            "tempers over-optimism. After each epoch the greedy policy plays 20 episodes; the "
+            "best policy is kept and its mean_return is measured on 20 other episodes (500 is a "
+            "perfect score). The live view plots the returns and draws the current policy at "
+            "work.")},
     )
 
 

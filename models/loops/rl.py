@@ -278,7 +278,9 @@ class DQNLoop(_RLLoop):
     (random transitions gathered before learning), ``batch_size``,
     ``updates_per_step`` (gradient updates after each step of the copies),
     ``target_update_every`` (gradient steps between copies to the target
-    network), ``epsilon_start``, ``epsilon_end``, ``exploration_steps``.
+    network) or ``target_tau`` (instead: the share of the online weights
+    blended into the target after every update), ``epsilon_start``,
+    ``epsilon_end``, ``exploration_steps``.
     """
 
     def build(self) -> None:
@@ -296,6 +298,7 @@ class DQNLoop(_RLLoop):
         self.optimizer = make_optimizer(r)
         self.batch = int(r.get("batch_size", 64))
         self.target_every = int(r.get("target_update_every", 250))
+        self.tau = float(r.get("target_tau", 0.0))
         self.updates_per_step = max(1, int(r.get("updates_per_step", 1)))
         self.eps = (float(r.get("epsilon_start", 1.0)), float(r.get("epsilon_end", 0.05)),
                     float(r.get("exploration_steps", 10_000)))
@@ -305,6 +308,7 @@ class DQNLoop(_RLLoop):
         spec = tf.TensorSpec([None, self.obs_dim], tf.float32)
         self._q_values = tf.function(lambda s: self.q(s, training=False), input_signature=[spec])
         q, target, gamma, optimizer, n_actions = self.q, self.target, self.gamma, self.optimizer, self.n_actions
+        tau = self.tau
 
         @tf.function
         def train_step(s, a, rew, s2, end):
@@ -317,6 +321,9 @@ class DQNLoop(_RLLoop):
                 loss = huber(tf.stop_gradient(y), taken)
             grads = tape.gradient(loss, q.trainable_variables)
             optimizer.apply(grads, q.trainable_variables)
+            if tau > 0:  # the target drifts a little towards the online network every update
+                for t_var, q_var in zip(target.trainable_variables, q.trainable_variables):
+                    t_var.assign((1.0 - tau) * t_var + tau * q_var)
             return loss
 
         self._train_step = train_step
@@ -351,7 +358,7 @@ class DQNLoop(_RLLoop):
                 self._collect(self.epsilon())
             loss = float(self._train_step(*self.buffer.sample(self.rng, self.batch)))
             self.updates += 1
-            if self.updates % self.target_every == 0:
+            if self.tau <= 0 and self.updates % self.target_every == 0:
                 self.target.set_weights(self.q.get_weights())
             losses.append(loss)
             step(loss)

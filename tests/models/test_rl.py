@@ -162,3 +162,24 @@ def test_the_driver_keeps_the_highest_score_when_the_monitor_is_better_high():
     result = run_loop(new_project(Graph("toy")), {"loop": loop_name, "epochs": 10}, state=RunState())
     assert result.stopped == "stopped" and result.best_epoch == 2
     assert result.models["m"].w[0][0] == 2.0
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.05])
+def test_the_target_network_follows_the_q_network(tau):
+    from models.loops import StepReporter
+    from models.training import effective_recipe
+
+    project = gallery.open_template("dqn")
+    recipe = effective_recipe(project.recipe)
+    recipe.update(TINY, env_steps_per_epoch=8, target_tau=tau, target_update_every=4)
+    loop = rl.DQNLoop(project, recipe)
+    loop.build()
+    start = [w.copy() for w in loop.target.get_weights()]
+    loop.train_epoch(0, StepReporter(RunState(), 0, 1, loop.steps_per_epoch()))
+    assert loop.updates == 4  # two updates after each of the two steps of the four copies
+    q, target = loop.q.get_weights(), loop.target.get_weights()
+    if tau == 0:  # copied whole after the fourth update
+        assert all(np.array_equal(a, b) for a, b in zip(q, target))
+    else:  # moved part of the way
+        moved = [np.abs(t - s).max() for t, s in zip(target, start)]
+        assert max(moved) > 0 and not all(np.array_equal(a, b) for a, b in zip(q, target))
