@@ -22,27 +22,30 @@ def few_shot():
 
     keras = backend.keras()
     x = keras.Input((8, 8, 1), name="image")
-    h = conv_trunk(keras, x)
-    y = keras.layers.Dense(64, name="embedding")(h)
-    model = keras.Model(x, y, name="embedder")
+    # The embedding is the trunk's 256 flattened features: a dense layer on top, trained on
+    # five classes only, squeezed out what told the new ones apart (0.84 instead of 0.91).
+    model = keras.Model(x, conv_trunk(keras, x), name="embedder")
     return project_of(
         {"embedder": model}, {"source": "builtin", "name": "digits-novel"},
         {"loop": "models.loops.episodic:PrototypicalLoop", "loss": None, "metrics": None,
          "validation_split": None, "evaluation": False,
          "optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.001}},
          "epochs": 12, "steps_per_epoch": 100, "batch_size": 150, "n_way": 5, "train_way": 10,
-         "rotations": True, "k_shot": 5, "queries": 10, "test_episodes": 300, "test_shot": 5, "test_queries": 15,
+         "rotations": True, "k_shot": 5, "queries": 10, "test_episodes": 300, "test_shot": 5,
+         "test_queries": 15,
          "quality": {"metric": "episode_accuracy"}, "quick": {"epochs": 5}},
         {"explanation": (
             "Cheatsheet 8.1, few-shot. Instead of a class head, the network maps each image to "
-            "64 numbers, and a class is summed up by its prototype, the mean of the vectors of "
-            "its few labelled examples. An image belongs to the class of the nearest prototype. "
-            "Training plays many small tasks (episodes) with digits 0-4: pick 5 examples per "
-            "class, build prototypes, classify 10 more per class, and move the embedding so "
-            "that right answers get closer. Because nothing in the network is tied to a "
-            "particular class, it carries over: the test plays 300 episodes of digits 5-9, "
-            "never seen in training, with 5 examples each (5-way 5-shot), and "
-            "episode_accuracy is the mean share of queries named right. "
+            "256 numbers (the flattened features of its two convolution blocks), and a class is "
+            "summed up by its prototype, the mean of the vectors of its few labelled examples. "
+            "An image belongs to the class of the nearest prototype. Training plays many small "
+            "tasks (episodes) with digits 0-4: pick 10 classes, 5 examples of each to build "
+            "prototypes and 10 more to classify, and move the embedding so that right answers "
+            "get closer. Five digits are few classes to learn from, so each digit turned a "
+            "quarter, a half and three quarters counts as a class of its own (20 in all). "
+            "Nothing in the network is tied to a particular class, so it carries over: the test "
+            "plays 300 episodes of digits 5-9, never seen in training, with 5 examples each "
+            "(5-way 5-shot), and episode_accuracy is the mean share of queries named right. "
             "pixel_episode_accuracy does the same on raw pixels, for comparison.")},
     )
 
