@@ -118,7 +118,8 @@ def zero_shot_view(model, dataset, options) -> dict:
     read = np.stack([probs[truth[pick] == k].mean(0) for k in order])
     right = _log_likelihood(probs, table).argmax(1) == truth[pick]
     table, names = table[order], [str(d) for d in digits[order]]
-    short = [a.replace("loop at the ", "loop ") for a in ATTRIBUTES]
+    short = ["top bar", "up-left", "up-right", "top loop", "low-left", "low-right", "bottom bar",
+             "low loop"]  # ATTRIBUTES, short enough for eight columns
     return views.view(
         "Attributes",
         views.heatmap_panel(read, f"Read off unseen digits (mean; {right.mean():.0%} named right)",

@@ -176,11 +176,12 @@ class RetrieverLoop(Loop):
         tests = [q for q in rag.load_questions() if q["split"] == "test"]
         shown = tests[len(tests) // 3]
         row = ranked[tests.index(shown)]
-        lines = [f"Q: {shown['question']}  (answered in {shown['section']})"]
+        lines = [shown["question"], f"(answered in section {shown['section']})", ""]
         for rank, j in enumerate(row[:3], 1):
             p = self.passages[j]
-            mark = "✓" if p.section == shown["section"] else " "
-            lines.append(f"{rank}. {mark} {p.label}: {(p.text or '(no text)')[:70]}")
+            mark = "✓" if p.section == shown["section"] else "✗"
+            text = p.text or "(a heading without text)"
+            lines += [f"{rank}. {mark} {p.label}"[:60], f"     {text[:52]}…" if len(text) > 52 else f"     {text}"]
         return views.view(
             "Retrieval",
             views.bars_panel(f"Recall on {len(tests)} held-out questions (dashed: TF-IDF's recall@3)",
