@@ -19,7 +19,7 @@ def rag_template():
     h = L.Dense(64, name="projection")(h)
     y = L.UnitNormalization(name="unit_length")(h)
     encoder = keras.Model(x, y, name="encoder")
-    return project_of(
+    project, models = project_of(
         {"encoder": encoder}, {"source": "builtin", "name": "cheatsheet-qa"},
         {"loop": "models.loops.retrieval:RetrieverLoop", "loss": None, "metrics": None,
          "validation_split": None, "evaluation": False,
@@ -44,3 +44,9 @@ def rag_template():
             "passages, or answer what the sheet does not say; many sections are only titles "
             "so far.")},
     )
+    # Keras adds the padding mask as an operation with a session-wide counter in its name
+    # (not_equal, not_equal_1...): a fixed name keeps the template the same however it is built.
+    graph = project.graph
+    mask = next(n for n in graph.nodes.values() if n.class_name == "NotEqual")
+    graph.rename_node(mask.name, "word_mask")
+    return project, models

@@ -37,10 +37,3 @@ def test_loss_weights_change_the_total_loss_and_bad_heads_are_named():
     project.recipe["loss_weights"] = {"digits": 1.0}
     with pytest.raises(TrainingError, match="'digits', which is not one of the model's heads"):
         train(project, epochs=1)
-
-
-@pytest.mark.slow
-def test_multi_task_quick_preset_reaches_its_target():
-    result = train(gallery.open_template("multi-task"), quick=True)
-    print(f"multi-task: {result.quality} in {result.seconds:.0f} s")
-    assert result.quality["value"] >= 0.93

@@ -85,13 +85,6 @@ def test_an_encoder_that_does_not_fit_the_vocabulary_is_named():
         train(project, epochs=1)
 
 
-@pytest.mark.slow
-def test_rag_quick_preset_reaches_its_target():
-    result = train(gallery.open_template("rag"), quick=True)
-    print(f"rag: {result.metrics} in {result.seconds:.0f} s")
-    assert result.quality["value"] >= 0.80
-
-
 class _BagOfWords:
     """A stand-in encoder: normalised word counts, so scores are plain word overlap."""
 

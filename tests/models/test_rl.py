@@ -117,14 +117,6 @@ def test_stop_keeps_the_best_policy_and_reports():
     assert result.epochs_run < 50 and "mean_return" in result.metrics
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("slug", ["dqn", "actor-critic"])
-def test_rl_quick_preset_reaches_its_target(slug):
-    result = train(gallery.open_template(slug), quick=True)
-    print(f"{slug}: mean_return {result.metrics['mean_return']:.1f} in {result.seconds:.0f} s")
-    assert result.quality["value"] >= 150
-
-
 def test_a_film_strip_says_how_an_episode_ended():
     upright = [np.array([0.0, 0, 0, 0])] * 3
     assert rl.film_strip(upright + [np.array([2.5, 0, 0, 0])])[1][-1].endswith("(off the track)")

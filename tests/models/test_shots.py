@@ -90,11 +90,3 @@ def test_zero_shot_builds_checks_and_takes_a_step():
     view = [e.payload["view"] for e in state.drain() if e.kind == "view"][-1]
     assert [p["kind"] for p in view["panels"]] == ["heatmap", "heatmap"]
     assert view["panels"][1]["y_labels"] == [str(c) for c in dc.UNSEEN]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("slug,target", [("few-shot", 0.80), ("zero-shot", 0.60)])
-def test_shots_quick_preset_reaches_its_target(slug, target):
-    result = train(gallery.open_template(slug), quick=True)
-    print(f"{slug}: {result.quality} in {result.seconds:.0f} s")
-    assert result.quality["value"] >= target
