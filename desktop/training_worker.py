@@ -85,10 +85,8 @@ class TrainingWorker(RunWorker):
         models = dict(result.models) or {project.main_name: result.model}
         # Copies taken here, off the UI thread, while nothing else uses the model.
         self.weights = {name: m.get_weights() for name, m in models.items() if m is not None}
-        # A template whose model is not a classifier or regressor of its data (an embedder,
-        # a retriever) says "evaluation": false and reports its own test metrics instead.
         if evaluate and result.stopped != "nan" and result.model is not None \
-                and getattr(dataset, "n_test", 0) and project.recipe.get("evaluation", True):
+                and getattr(dataset, "n_test", 0):
             state.progress(1.0, "evaluating on the test split")
             from models.evaluation import EvaluationError
             from models.evaluation import evaluate as evaluate_model

@@ -22,7 +22,7 @@ def rag_template():
     project, models = project_of(
         {"encoder": encoder}, {"source": "builtin", "name": "cheatsheet-qa"},
         {"loop": "models.loops.retrieval:RetrieverLoop", "loss": None, "metrics": None,
-         "validation_split": None, "evaluation": False,
+         "validation_split": None,
          "optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.001}},
          "epochs": 60, "batch_size": 32, "temperature": 0.1, "span_words": [4, 12],
          "spans_per_passage": 4, "passage_length": rag.PASSAGE_WORDS + 20,

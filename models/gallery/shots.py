@@ -28,7 +28,7 @@ def few_shot():
     return project_of(
         {"embedder": model}, {"source": "builtin", "name": "digits-novel"},
         {"loop": "models.loops.episodic:PrototypicalLoop", "loss": None, "metrics": None,
-         "validation_split": None, "evaluation": False,
+         "validation_split": None,
          "optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.001}},
          "epochs": 12, "steps_per_epoch": 100, "batch_size": 150, "n_way": 5, "train_way": 10,
          "rotations": True, "k_shot": 5, "queries": 10, "test_episodes": 300, "test_shot": 5,

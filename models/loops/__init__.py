@@ -28,12 +28,10 @@ class Loop:
         project: the project (its graphs are the loop's models).
         recipe: the effective recipe.
         dataset: the loaded data (or None for loops that make their own, e.g. RL).
-        monitor: the log key whose lowest value marks the best weights (its
-            highest with ``monitor_mode = "max"``).
+        monitor: the log key whose lowest value marks the best weights.
     """
 
     monitor = "loss"
-    monitor_mode = "min"  # "max" where the monitored value is better high (an RL return)
 
     def __init__(self, project, recipe: dict, dataset=None):
         self.project, self.recipe, self.dataset = project, recipe, dataset
@@ -162,9 +160,8 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
         logs.setdefault("samples_per_second",
                         reporter.count * int(recipe.get("batch_size", 1)) / max(1e-9, time.perf_counter() - t_epoch))
         value = logs.get(loop.monitor)
-        score = None if value is None else (-value if loop.monitor_mode == "max" else value)
-        if score is not None and score < best_value:
-            best, best_value, best_epoch = good, float(score), epoch + 1
+        if value is not None and value < best_value:
+            best, best_value, best_epoch = good, float(value), epoch + 1
         for k, v in logs.items():
             history.setdefault(k, []).append(float(v))
         state.emit("epoch", {"epoch": epoch + 1, "logs": logs})

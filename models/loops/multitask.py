@@ -25,6 +25,7 @@ class MultiTaskLoop(Loop):
     ``loss``, ``loss_weights``, ``metrics`` (dicts keyed by head), ``epochs``, ``batch_size``."""
 
     monitor = "val_loss"
+    evaluable = True  # the first head maps the inputs to the data's own labels
 
     def build(self) -> None:
         from models import backend

@@ -6,7 +6,7 @@ import pytest
 
 from models import gallery
 from models.data import DataError, load_dataset
-from models.loops import Loop, rl, run_loop
+from models.loops import rl
 from models.runner import RunState, run_in_thread
 from models.training import TrainingError, train
 from models.validate import validate
@@ -121,39 +121,6 @@ def test_a_film_strip_says_how_an_episode_ended():
     upright = [np.array([0.0, 0, 0, 0])] * 3
     assert rl.film_strip(upright + [np.array([2.5, 0, 0, 0])])[1][-1].endswith("(off the track)")
     assert rl.film_strip(upright, fell=False)[1][-1].endswith("(time limit)")
-
-
-class _ScoreLoop(Loop):
-    """Epoch scores 1, 5, 2, then a stop: the weights of the 5 must be the ones kept."""
-
-    monitor, monitor_mode = "score", "max"
-
-    def build(self):
-        self.w = [np.zeros(1)]
-        self.models = {"m": self}
-
-    def get_weights(self):
-        return [w.copy() for w in self.w]
-
-    def set_weights(self, weights):
-        self.w = [w.copy() for w in weights]
-
-    def train_epoch(self, epoch, step):
-        if epoch == 3:
-            step.state.cancel()
-        self.w[0][:] = epoch + 1
-        step(0.1)
-        return {"loss": 0.1, "score": [1.0, 5.0, 2.0][epoch]}
-
-
-def test_the_driver_keeps_the_highest_score_when_the_monitor_is_better_high():
-    from models.graph import Graph
-    from models.project import new_project
-
-    loop_name = f"{__name__}:_ScoreLoop"
-    result = run_loop(new_project(Graph("toy")), {"loop": loop_name, "epochs": 10}, state=RunState())
-    assert result.stopped == "stopped" and result.best_epoch == 2
-    assert result.models["m"].w[0][0] == 2.0
 
 
 @pytest.mark.parametrize("tau", [0.0, 0.05])
