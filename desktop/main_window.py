@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self._autosave_timer.setInterval(AUTOSAVE_MS)
         self._autosave_timer.timeout.connect(self.autosave)
         self._autosave_timer.start()
+        self._build_ask()
         engine().worker.sig_keras_ready.connect(self._on_keras_ready)
         if engine().ready:
             self._keras_label.setText("Keras ready")
@@ -671,6 +672,31 @@ class MainWindow(QMainWindow):
             act = self.recent_menu.addAction(p)
             act.triggered.connect(lambda _=False, p=p: self.open_path(p))
         self.recent_menu.setEnabled(bool(items))
+
+    # ------------------------------------------------------------------ asking (RAG)
+
+    def _build_ask(self):
+        """Train > Ask the Cheatsheet: shown for a retrieval (RAG) project, the only kind it suits."""
+        train_menu = next(a.menu() for a in self.menuBar().actions()
+                          if a.text().replace("&", "") == "Train")
+        self.ask_action = self._action("&Ask the Cheatsheet…", self._ask_cheatsheet)
+        train_menu.addAction(self.ask_action)
+        train_menu.aboutToShow.connect(self._update_ask_action)
+        self._ask_dialog = None
+
+    def _update_ask_action(self):
+        from desktop.panels.ask import is_rag_project
+
+        self.ask_action.setVisible(is_rag_project(self.doc.project))
+
+    def _ask_cheatsheet(self):
+        from desktop.panels.ask import AskDialog
+
+        if self._ask_dialog is None:
+            self._ask_dialog = AskDialog(self.doc, self)
+        self._ask_dialog.show()
+        self._ask_dialog.raise_()
+        self._ask_dialog.activateWindow()
 
     # ------------------------------------------------------------------ recovery
 

@@ -133,6 +133,7 @@ def compile_model(model, recipe: dict) -> None:
                    for m in metrics]
     try:
         model.compile(optimizer=make_optimizer(recipe), loss=loss, metrics=metrics,
+                      loss_weights=recipe.get("loss_weights"),  # per head, for several outputs
                       jit_compile=bool(recipe.get("jit_compile", False)))
     except TrainingError:
         raise

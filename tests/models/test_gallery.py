@@ -1,5 +1,6 @@
 """The gallery: its index, its templates, and that the shipped files match their builders."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -23,12 +24,11 @@ def test_index_lists_every_registered_template():
 def test_shipped_template_matches_its_builder(slug, tmp_path, monkeypatch):
     """Someone changed a builder without running `make gallery`? This fails."""
     shipped = Project.load(gallery_dir() / f"{slug}.lforge")
-    src_errata = gallery_dir().parent / "cheatsheet" / "errata.json"
+    src_cheatsheet = gallery_dir().parent / "cheatsheet"  # errata, and the RAG template's corpus
     monkeypatch.setenv("LAYERFORGE_RESOURCES", str(tmp_path))
-    (tmp_path / "cheatsheet").mkdir()
     from models.paths import cheatsheet_dir
 
-    (tmp_path / "cheatsheet" / "errata.json").write_text(src_errata.read_text())
+    shutil.copytree(src_cheatsheet, tmp_path / "cheatsheet")
     assert cheatsheet_dir() == tmp_path / "cheatsheet"
     fresh = Project.load(gallery.write_all([slug])[0])
     assert json.loads(json.dumps(fresh.to_dict()["graphs"])) == shipped.to_dict()["graphs"], (
