@@ -27,6 +27,7 @@ class _StaticDocument(QObject):
     sig_position_changed = Signal(str, float, float)
     sig_validated = Signal(object)
     sig_reset = Signal()
+    sig_graph_shown = Signal(str)  # never emitted: a picture shows the main graph
 
     def __init__(self, project, parent=None):
         super().__init__(parent)
@@ -36,6 +37,10 @@ class _StaticDocument(QObject):
     @property
     def graph(self):
         return self.project.graph
+
+    @property
+    def graph_name(self) -> str:
+        return self.project.main_name
 
     @property
     def positions(self) -> dict:
