@@ -775,6 +775,8 @@ class MainWindow(QMainWindow):
             return
         self.training.shutdown()  # stop a run (it keeps its best weights) and join its thread
         self.search_panel.shutdown()
+        self.explain_panel.shutdown()
+        self.deploy.shutdown()
         self.discard_recovery()
         event.accept()
 

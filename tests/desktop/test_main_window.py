@@ -177,3 +177,27 @@ def test_data_dock_previews_the_project_data_and_adapts_the_model(window, qtbot)
     assert window.doc.graph.node("digit").config["units"] == 3
     window.doc.undo_stack.undo()  # adapting is one undo step
     assert window.doc.graph.node("digit").config["units"] == 10
+
+
+def test_closing_the_window_stops_every_run_and_waits_for_it(window, qtbot):
+    """Closing mid-training stops the run at its next batch and leaves no thread behind."""
+    from PySide6.QtCore import Qt
+
+    from tests.models.test_training import mlp_project
+
+    window.doc.replace_project(mlp_project(epochs=500, batch_size=8))
+    panel = window.training
+    with qtbot.waitSignal(panel.sig_training_started, timeout=20_000):
+        qtbot.mouseClick(panel.start_button, Qt.LeftButton)
+    state = panel.worker.state
+    qtbot.waitUntil(lambda: state.fraction > 0, timeout=60_000)
+    thread = panel.worker._thread
+    assert thread is not None and thread.is_alive()
+    window.doc.undo_stack.setClean()
+    started = time.monotonic()
+    window.close()
+    assert not thread.is_alive()
+    assert state.cancelled and state.result.stopped == "stopped"  # stopped, best weights kept
+    assert time.monotonic() - started < 20  # one batch, not 500 epochs
+    for worker in (window.search_panel.worker, window.explain_panel.worker, window.deploy.worker):
+        assert worker._thread is None or not worker._thread.is_alive()
