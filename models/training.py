@@ -159,6 +159,9 @@ def _recipe_loss(spec, keras):
 # --------------------------------------------------------------------------- live callback
 
 
+GRAD_NORM_READS = 8  # gradient-norm readings per epoch (every step when an epoch is shorter)
+
+
 class LiveCallback:
     """Feeds a RunState from inside ``fit``: cheap per batch, richer per epoch.
 
@@ -167,9 +170,9 @@ class LiveCallback:
     throughput, each layer's gradient norm and each layer's weight histogram.
 
     The gradient norms come from the training step itself: a :class:`GradNormTap`
-    on the optimizer adds up each layer's norm over the epoch's steps inside
-    the compiled step (a few tiny reductions), so they cost no extra forward
-    and backward pass. Where the tap cannot be fitted (a distributed run, an
+    on the optimizer adds up each layer's norm inside the compiled step (a few
+    tiny reductions, on about :data:`GRAD_NORM_READS` steps an epoch), so they
+    cost no extra forward and backward pass. Where the tap cannot be fitted (a distributed run, an
     optimizer without ``apply``), they are measured on one probe batch.
     """
 
@@ -224,6 +227,9 @@ class LiveCallback:
         # The train step is traced at its first call, after this: the tap gets into it.
         if self.grad_norms and self.tap is None:
             self.tap = GradNormTap.attach(model)
+        if self.tap is not None:
+            # About GRAD_NORM_READS readings an epoch: enough for its mean, and cheap.
+            self.tap.sample_every(self.steps // GRAD_NORM_READS)
         self.good_weights = model.get_weights()
         self.state.emit("begin", {"epochs": self.epochs, "steps": self.steps,
                                   "layers": [l.name for l in model.layers if l.weights]})
@@ -354,6 +360,10 @@ class GradNormTap:
                                 name="layerforge_grad_norm_sums")
         self.steps = tf.Variable(tf.zeros([len(self.layers)], tf.float32), trainable=False,
                                  name="layerforge_grad_norm_steps")
+        # Read on every n-th step only (see sample_every): the mean over those steps
+        # estimates the epoch's mean, at a fraction of the cost.
+        self.every = tf.Variable(1, dtype=tf.int64, trainable=False,
+                                 name="layerforge_grad_norm_every")
         for optimizer in optimizers:
             self._wrap(optimizer)
 
@@ -362,10 +372,19 @@ class GradNormTap:
         tap = self
 
         def apply(grads, trainable_variables=None):
-            tap._record(grads, trainable_variables or optimizer._trainable_variables)
-            return original(grads, trainable_variables)
+            # After the update: its reductions then run beside the next ops, and the
+            # weights' updates never wait for them.
+            grads = list(grads)
+            applied = original(grads, trainable_variables)
+            tap._record(grads, trainable_variables or optimizer._trainable_variables,
+                        getattr(optimizer, "iterations", None))
+            return applied
 
         optimizer.apply = apply
+
+    def sample_every(self, n: int) -> None:
+        """Read the norms on every ``n``-th step of each optimizer (1: every step)."""
+        self.every.assign(max(1, int(n)))
 
     @classmethod
     def attach(cls, model) -> "GradNormTap | None":
@@ -387,22 +406,39 @@ class GradNormTap:
         except Exception:
             return None
 
-    def _record(self, grads, variables):
+    def _record(self, grads, variables, iterations=None):
         tf = self._tf
-        squares = [tf.zeros([], tf.float32)] * len(self.layers)
-        seen = [0.0] * len(self.layers)
+        if iterations is None:
+            self._add(grads, variables)
+            return
+
+        def read():
+            self._add(grads, variables)
+            return tf.constant(True)
+
+        tf.cond(tf.equal(tf.math.floormod(tf.cast(iterations, tf.int64), self.every), 0),
+                read, lambda: tf.constant(False))
+
+    def _add(self, grads, variables):
+        # As few ops as can be: one fused reduction per weight (l2_loss is sum(g**2) / 2),
+        # one sum per layer of several weights, one update of the sums and one of the counts.
+        tf = self._tf
+        halves: list[list] = [[] for _ in self.layers]
         for g, v in zip(grads, variables):
             i = self._index.get(id(v))
             if g is None or i is None:
                 continue
             if isinstance(g, tf.IndexedSlices):
                 g = g.values
-            squares[self._segment[i]] = squares[self._segment[i]] + tf.reduce_sum(
-                tf.square(tf.cast(g, tf.float32)))
-            seen[self._segment[i]] = 1.0
-        mask = tf.constant(seen, tf.float32)
-        self.sums.assign_add(tf.sqrt(tf.stack(squares)) * mask)
-        self.steps.assign_add(mask)
+            if g.dtype != tf.float32:
+                g = tf.cast(g, tf.float32)
+            halves[self._segment[i]].append(tf.nn.l2_loss(g))
+        seen = [1.0 if h else 0.0 for h in halves]
+        zero = tf.zeros([], tf.float32)
+        per_layer = tf.stack([(h[0] if len(h) == 1 else tf.add_n(h)) if h else zero
+                              for h in halves])
+        self.sums.assign_add(tf.sqrt(2.0 * per_layer))
+        self.steps.assign_add(tf.constant(seen, tf.float32))
 
     def epoch_norms(self) -> dict[str, float]:
         """The mean norm per layer since the last call (then starts a new epoch)."""

@@ -52,7 +52,7 @@ from desktop.training_worker import TrainingWorker
 from models.recipe import summary as recipe_summary
 
 REDRAW_MS = 100          # how often the run is drained and the progress bar updated
-PAINT_BUDGET = 0.03      # share of the time the live plots may spend drawing and painting
+PAINT_BUDGET = 0.02      # share of the time the live plots may spend drawing and painting
 MAX_REDRAW_MS = 1000     # however slow painting is, the plots move at least once a second
 EPOCH_PLOTS = ("loss", "metrics", "lr", "speed", "grad", "grad_bar", "heat")
 PLOTS_PER_TICK = 2       # an epoch's plots are redrawn a few per tick: no long repaint

@@ -231,6 +231,45 @@ def test_nan_loss_stops_with_a_message_and_finite_weights(digits):
     assert kinds(rec.events)[-1] == "done"
 
 
+def test_gradient_norm_tap_reads_the_true_norm_of_each_layers_gradient():
+    """The tap inside the compiled step agrees with a GradientTape, on every step or every n-th."""
+    from models import backend
+    from models.training import GradNormTap
+
+    keras, tf = _keras(), backend.tf()
+    keras.utils.set_random_seed(3)
+    x_in = keras.Input((5,))
+    h = keras.layers.Dense(7, activation="tanh", name="hidden")(x_in)
+    y_out = keras.layers.Dense(3, name="head")(h)
+    model = keras.Model(x_in, y_out)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")  # weights fixed
+    x = np.random.default_rng(0).normal(size=(16, 5)).astype("float32")
+    y = np.random.default_rng(1).normal(size=(16, 3)).astype("float32")
+
+    def norms(xb, yb):
+        with tf.GradientTape() as tape:
+            loss = keras.losses.MeanSquaredError()(yb, model(xb))
+        grads = tape.gradient(loss, model.trainable_weights)
+        out = {}
+        for layer in ("hidden", "head"):
+            mine = [g for g, w in zip(grads, model.trainable_weights)
+                    if any(w is lw for lw in model.get_layer(layer).trainable_weights)]
+            out[layer] = math.sqrt(sum(float(np.sum(np.square(g))) for g in mine))
+        return out
+
+    tap = GradNormTap.attach(model)
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)  # the same batch twice
+    assert tap.epoch_norms() == pytest.approx(norms(x, y), rel=1e-4)
+    assert tap.epoch_norms() == {}  # a new epoch starts empty
+
+    # Four batches of four, read on every second step (the optimizer's 4th and 6th).
+    tap.sample_every(2)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    read = [norms(x[i:i + 4], y[i:i + 4]) for i in (4, 12)]
+    expected = {k: (read[0][k] + read[1][k]) / 2 for k in read[0]}
+    assert tap.epoch_norms() == pytest.approx(expected, rel=1e-4)
+
+
 def test_out_dir_writes_checkpoints_history_and_logs(tmp_path, digits):
     from models.training import train
 
