@@ -289,7 +289,7 @@ class LiveCallback:
             return
         seconds = max(1e-9, time.perf_counter() - self._epoch_start)
         logs["samples_per_second"] = self._epoch_steps * self.batch_size / seconds
-        logs["learning_rate"] = _current_lr(model)
+        logs["learning_rate"] = current_lr(model.optimizer)
         self.good_weights = model.get_weights()
         value = logs.get(self.monitor, logs.get("loss"))
         from models.loops import better
@@ -317,8 +317,8 @@ def _is_number(v) -> bool:
         return False
 
 
-def _current_lr(model) -> float:
-    opt = model.optimizer
+def current_lr(opt) -> float:
+    """An optimizer's learning rate now (its schedule's value at this step); NaN if unreadable."""
     try:
         lr = opt.learning_rate
         if callable(lr):
@@ -337,16 +337,21 @@ class GradNormTap:
     precision) runs see the unscaled gradients, as the inner optimizer does.
     A model trained by several optimizers (a GAN's two players) lists the
     others in ``extra_optimizers``; each layer's mean is over the steps that
-    gave it a gradient.
+    gave it a gradient. A custom loop's models (``{name: model}``) share one
+    tap; with several, a layer is named ``model/layer``.
     """
 
     def __init__(self, model, optimizers, tf):
         self._tf = tf
+        models = model if isinstance(model, dict) else {"": model}
         owner = {}
-        for layer in model.layers:
-            for w in layer.trainable_weights:
-                owner.setdefault(id(w), layer.name)
-        weights = list(model.trainable_weights)
+        weights = []
+        for model_name, m in models.items():
+            prefix = f"{model_name}/" if len(models) > 1 else ""
+            for layer in m.layers:
+                for w in layer.trainable_weights:
+                    owner.setdefault(id(w), prefix + layer.name)
+            weights += [w for w in m.trainable_weights if all(w is not x for x in weights)]
         self.layers: list[str] = []
         segment = []
         for w in weights:
@@ -385,6 +390,30 @@ class GradNormTap:
     def sample_every(self, n: int) -> None:
         """Read the norms on every ``n``-th step of each optimizer (1: every step)."""
         self.every.assign(max(1, int(n)))
+
+    @classmethod
+    def for_loop(cls, loop) -> "GradNormTap | None":
+        """A tap on a custom loop's optimizers (``optimizer``, any ``*_optimizer``
+        attribute, its compiled models' own) over its models; None where it has none."""
+        from models import backend
+
+        tf = backend.tf()
+        models = {k: m for k, m in (getattr(loop, "models", None) or {}).items()
+                  if getattr(m, "trainable_weights", None)}
+        candidates = [v for k, v in vars(loop).items() if k == "optimizer" or k.endswith("_optimizer")]
+        candidates += [getattr(m, "optimizer", None) for m in models.values()]  # compiled models
+        optimizers = []
+        for value in candidates:
+            while value is not None and hasattr(value, "inner_optimizer"):
+                value = value.inner_optimizer
+            if callable(getattr(value, "apply", None)) and all(value is not o for o in optimizers):
+                optimizers.append(value)
+        if not optimizers or not models or tf.distribute.has_strategy():
+            return None
+        try:
+            return cls(models, optimizers, tf)
+        except Exception:
+            return None
 
     @classmethod
     def attach(cls, model) -> "GradNormTap | None":

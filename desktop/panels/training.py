@@ -324,6 +324,7 @@ class TrainingPanel(QWidget):
                               log_y=True)
         P["grad_bar"] = _new_plot(self.plots, 1, 2, "Gradient norm, last epoch (log10)")
         P["heat"] = _new_plot(self.plots, 1, 3, "Weights across epochs", "epoch", "value")
+        self._titles = {k: p.titleLabel.text for k, p in P.items()}
         P["batch"].getAxis("bottom").enableAutoSIPrefix(False)
         P["heat"].getAxis("left").enableAutoSIPrefix(False)
         add_legend(P["loss"])  # losses fall: the top right stays free
@@ -646,6 +647,8 @@ class TrainingPanel(QWidget):
             curve.setData([], [])
         self.grad_bars.setOpts(x=[], height=[])
         self.heat_image.clear()
+        for key in ("lr", "grad", "grad_bar"):
+            self._say_missing(key, False)
 
     def refresh(self, force: bool = False) -> None:
         """One timer tick: take the events gathered since the last one and redraw once.
@@ -754,8 +757,17 @@ class TrainingPanel(QWidget):
                 self.layer_combo.setCurrentText(current)
             self.layer_combo.blockSignals(False)
 
+    def _say_missing(self, key: str, missing: bool) -> None:
+        """A plot whose numbers this run does not report says so in its title."""
+        title = self._titles[key] + (" (not reported by this training)" if missing else "")
+        if self.plot_items[key].titleLabel.text != title:
+            self.plot_items[key].setTitle(title, color="#888" if missing else "#222", size="10pt")
+
     def _draw_plot(self, key: str):
         """Give one plot its new data (one ``setData`` per curve)."""
+        if key in ("lr", "grad", "grad_bar"):
+            have = self.epoch_series.get("learning_rate") if key == "lr" else self.grad_series
+            self._say_missing(key, self.epochs_done > 0 and not have)
         if key == "lr":
             s = self.epoch_series.get("learning_rate")
             if s is not None:

@@ -258,6 +258,20 @@ class _Checkpoints:
                 writer.writerow([i, *(row.get(k, "") for k in keys)])
 
 
+def _loop_learning_rate(loop) -> float | None:
+    """The learning rate of a loop's ``optimizer`` (or its compiled model's) now; None without one."""
+    from models.training import current_lr
+
+    optimizer = getattr(loop, "optimizer", None)
+    if optimizer is None:  # a loop that fits a compiled model of its own
+        optimizer = next((getattr(m, "optimizer", None) for m in (loop.models or {}).values()
+                          if getattr(m, "optimizer", None) is not None), None)
+    if optimizer is None or not hasattr(optimizer, "learning_rate"):
+        return None
+    rate = current_lr(optimizer)
+    return rate if math.isfinite(rate) else None
+
+
 def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=None,
              initial_weights=None):
     """Drive a custom loop with the same guarantees as ``fit``.
@@ -279,6 +293,8 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
         trained model and ``model`` the first.
     """
     from models.training import (
+        GRAD_NORM_READS,
+        GradNormTap,
         TrainingError,
         TrainResult,
         _seed,
@@ -299,6 +315,10 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
         _Checkpoints.load(loop.models, initial_weights)
     epochs = int(recipe.get("epochs", 10))
     steps = loop.steps_per_epoch()
+    # Gradient norms and the learning rate, as fit shows them, for loops with optimizers.
+    tap = GradNormTap.for_loop(loop) if recipe.get("grad_norms", True) else None
+    if tap is not None:
+        tap.sample_every(steps // GRAD_NORM_READS)
     monitor, mode = monitor_of(recipe, loop.monitor, loop.monitor_mode)
     extra = epoch_metrics_function(recipe, dataset)
     checkpoints = _Checkpoints(out_dir) if out_dir is not None else None
@@ -355,7 +375,12 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
         if checkpoints is not None:
             checkpoints.save(loop.models, best=improved)
             checkpoints.write_history(rows)
-        payload = {"epoch": epoch + 1, "logs": logs}
+        payload = {"epoch": epoch + 1, "logs": dict(logs)}
+        rate = _loop_learning_rate(loop)
+        if rate is not None:
+            payload["logs"].setdefault("learning_rate", rate)
+        if tap is not None:
+            payload["grad_norms"] = tap.epoch_norms()
         if recipe.get("histograms", True):
             payload["histograms"] = _weight_histograms(loop.models)
         state.emit("epoch", payload)

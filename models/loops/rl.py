@@ -138,6 +138,18 @@ def draw_cartpole(state, fallen: bool = False) -> np.ndarray:
     return img
 
 
+def thinned(episodes: list, most: int = 400) -> tuple[list, list, int]:
+    """The whole run's (step, return) pairs in at most ``most`` points.
+
+    Each point is the mean return of ``k`` episodes in a row, at the step the
+    last of them ended; returns the steps, the returns and ``k``.
+    """
+    k = max(1, -(-len(episodes) // most))
+    steps = [episodes[min(i + k, len(episodes)) - 1][0] for i in range(0, len(episodes), k)]
+    rets = [float(np.mean([r for _, r in episodes[i:i + k]])) for i in range(0, len(episodes), k)]
+    return steps, rets, k
+
+
 def film_strip(states, frames: int = 6, fell: bool = True) -> tuple[np.ndarray, list[str]]:
     """Frames evenly spread over an episode (the last one included) and their captions."""
     n = len(states)
@@ -258,8 +270,9 @@ class _RLLoop(Loop):
         frames, labels = film_strip(states, fell=fell)
         lines = []
         if self.episodes:
-            steps, rets = zip(*self.episodes[-400:])
-            lines.append(views.line("training episodes", steps, rets))
+            steps, rets, k = thinned(self.episodes)
+            name = "training episodes" if k == 1 else f"training episodes (mean of {k})"
+            lines.append(views.line(name, steps, rets))
         if self.evals:
             steps, rets = zip(*self.evals)
             lines.append(views.line("greedy evaluation (mean)", steps, rets))

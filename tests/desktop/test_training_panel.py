@@ -368,3 +368,27 @@ def test_points_in_a_plane_keep_their_shape(qtbot):
                               views.scatter_panel("free", ring)))
     round_box, free_box = (r.plot.getViewBox() for r in panel._renderers)
     assert round_box.state["aspectLocked"] and not free_box.state["aspectLocked"]
+
+
+def test_plots_a_run_does_not_feed_say_so_and_a_loop_gets_its_gradients_plotted(qtbot, panel, make_doc):
+    from models import gallery
+
+    som = gallery.open_template("som")  # learns without gradients or an optimizer
+    som.recipe.update(epochs=2)
+    _start(qtbot, panel, make_doc(som))
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS):
+        pass
+    titles = {k: panel.plot_items[k].titleLabel.text for k in ("lr", "grad", "grad_bar", "loss")}
+    assert "not reported" in titles["grad"] and "not reported" in titles["grad_bar"]
+    assert "not reported" not in titles["lr"]  # the SOM logs its own learning rate
+    assert "not reported" not in titles["loss"]
+
+    few = gallery.open_template("few-shot")  # a loop object with an optimizer
+    few.recipe.update(epochs=2, quick=None)
+    _start(qtbot, panel, make_doc(few))
+    with qtbot.waitSignal(panel.sig_training_finished, timeout=FINISH_MS):
+        pass
+    assert all("not reported" not in panel.plot_items[k].titleLabel.text
+               for k in ("lr", "grad", "grad_bar"))
+    assert set(panel.grad_series) >= {"conv_1", "conv_2"}
+    assert panel.epoch_series["learning_rate"].y[-1] == pytest.approx(1e-3)

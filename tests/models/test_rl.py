@@ -91,6 +91,15 @@ def test_live_view_shows_returns_and_frames():
     assert images.ndim == 4 and images.shape[1:] == (rl.FRAME_H, rl.FRAME_W, 3)
 
 
+def test_the_returns_plot_keeps_the_whole_run_in_at_most_400_points():
+    episodes = [(10 * (i + 1), float(i)) for i in range(1000)]
+    steps, rets, k = rl.thinned(episodes)
+    assert k == 3 and len(steps) == len(rets) == 334 <= 400
+    assert steps[0] == 30 and rets[0] == pytest.approx(1.0)  # the mean of returns 0, 1, 2
+    assert steps[-1] == 10_000 and rets[-1] == pytest.approx(999.0)  # the lone last episode
+    assert rl.thinned(episodes[:5]) == ([10, 20, 30, 40, 50], [0.0, 1.0, 2.0, 3.0, 4.0], 1)
+
+
 def test_a_network_that_does_not_fit_the_environment_is_named():
     project = gallery.open_template("dqn")
     project.graph.set_config("q_values", {"units": 3})
