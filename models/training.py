@@ -172,8 +172,9 @@ class LiveCallback:
     The gradient norms come from the training step itself: a :class:`GradNormTap`
     on the optimizer adds up each layer's norm inside the compiled step (a few
     tiny reductions, on about :data:`GRAD_NORM_READS` steps an epoch), so they
-    cost no extra forward and backward pass. Where the tap cannot be fitted (a distributed run, an
-    optimizer without ``apply``), they are measured on one probe batch.
+    cost no extra forward and backward pass. Where the tap cannot be fitted (a
+    distributed run, an optimizer without ``apply``), they are measured on one
+    probe batch.
     """
 
     def __init__(self, state: RunState, *, probe: tuple | None = None, epochs: int = 1,
@@ -328,6 +329,25 @@ def current_lr(opt) -> float:
         return float("nan")
 
 
+def innermost_optimizer(optimizer):
+    """The optimizer that applies the gradients (inside a loss-scale wrapper, say)."""
+    while optimizer is not None and hasattr(optimizer, "inner_optimizer"):
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
+def loop_optimizers(loop) -> list:
+    """A custom loop's optimizers, innermost and each once: ``optimizer``, any
+    ``*_optimizer`` attribute, then its compiled models' own."""
+    candidates = [v for k, v in vars(loop).items() if k == "optimizer" or k.endswith("_optimizer")]
+    candidates += [getattr(m, "optimizer", None) for m in (getattr(loop, "models", None) or {}).values()]
+    found = []
+    for optimizer in map(innermost_optimizer, candidates):
+        if callable(getattr(optimizer, "apply", None)) and all(optimizer is not o for o in found):
+            found.append(optimizer)
+    return found
+
+
 class GradNormTap:
     """Each layer's gradient norm, averaged over an epoch's steps, read from the optimizer.
 
@@ -382,7 +402,7 @@ class GradNormTap:
             grads = list(grads)
             applied = original(grads, trainable_variables)
             tap._record(grads, trainable_variables or optimizer._trainable_variables,
-                        getattr(optimizer, "iterations", None))
+                        optimizer.iterations)
             return applied
 
         optimizer.apply = apply
@@ -393,53 +413,35 @@ class GradNormTap:
 
     @classmethod
     def for_loop(cls, loop) -> "GradNormTap | None":
-        """A tap on a custom loop's optimizers (``optimizer``, any ``*_optimizer``
-        attribute, its compiled models' own) over its models; None where it has none."""
-        from models import backend
-
-        tf = backend.tf()
+        """A tap on a custom loop's optimizers (:func:`loop_optimizers`) over its models."""
         models = {k: m for k, m in (getattr(loop, "models", None) or {}).items()
                   if getattr(m, "trainable_weights", None)}
-        candidates = [v for k, v in vars(loop).items() if k == "optimizer" or k.endswith("_optimizer")]
-        candidates += [getattr(m, "optimizer", None) for m in models.values()]  # compiled models
-        optimizers = []
-        for value in candidates:
-            while value is not None and hasattr(value, "inner_optimizer"):
-                value = value.inner_optimizer
-            if callable(getattr(value, "apply", None)) and all(value is not o for o in optimizers):
-                optimizers.append(value)
-        if not optimizers or not models or tf.distribute.has_strategy():
-            return None
-        try:
-            return cls(models, optimizers, tf)
-        except Exception:
-            return None
+        return cls._fitted(models, loop_optimizers(loop)) if models else None
 
     @classmethod
     def attach(cls, model) -> "GradNormTap | None":
         """A tap on ``model``'s optimizers, or None where one cannot be fitted."""
+        optimizers = [innermost_optimizer(o) for o in
+                      [getattr(model, "optimizer", None), *getattr(model, "extra_optimizers", ())]]
+        if not model.trainable_weights or not all(callable(getattr(o, "apply", None))
+                                                  for o in optimizers):
+            return None
+        return cls._fitted(model, optimizers)
+
+    @classmethod
+    def _fitted(cls, model, optimizers) -> "GradNormTap | None":
         from models import backend
 
         tf = backend.tf()
-        optimizers = []
-        for optimizer in [getattr(model, "optimizer", None), *getattr(model, "extra_optimizers", ())]:
-            while optimizer is not None and hasattr(optimizer, "inner_optimizer"):
-                optimizer = optimizer.inner_optimizer
-            if optimizer is None or not callable(getattr(optimizer, "apply", None)):
-                return None
-            optimizers.append(optimizer)
-        if not optimizers or not model.trainable_weights or tf.distribute.has_strategy():
+        if not optimizers or tf.distribute.has_strategy():
             return None
         try:
             return cls(model, optimizers, tf)
         except Exception:
             return None
 
-    def _record(self, grads, variables, iterations=None):
+    def _record(self, grads, variables, iterations):
         tf = self._tf
-        if iterations is None:
-            self._add(grads, variables)
-            return
 
         def read():
             self._add(grads, variables)

@@ -259,16 +259,11 @@ class _Checkpoints:
 
 
 def _loop_learning_rate(loop) -> float | None:
-    """The learning rate of a loop's ``optimizer`` (or its compiled model's) now; None without one."""
-    from models.training import current_lr
+    """The learning rate of a loop's first optimizer now; None without one."""
+    from models.training import current_lr, loop_optimizers
 
-    optimizer = getattr(loop, "optimizer", None)
-    if optimizer is None:  # a loop that fits a compiled model of its own
-        optimizer = next((getattr(m, "optimizer", None) for m in (loop.models or {}).values()
-                          if getattr(m, "optimizer", None) is not None), None)
-    if optimizer is None or not hasattr(optimizer, "learning_rate"):
-        return None
-    rate = current_lr(optimizer)
+    optimizers = loop_optimizers(loop)
+    rate = current_lr(optimizers[0]) if optimizers else float("nan")
     return rate if math.isfinite(rate) else None
 
 
