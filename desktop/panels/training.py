@@ -319,7 +319,7 @@ class TrainingPanel(QWidget):
         P["loss"] = _new_plot(self.plots, 0, 1, "Loss per epoch", "epoch", log_y=True)
         P["metrics"] = _new_plot(self.plots, 0, 2, "Metrics per epoch", "epoch")
         P["lr"] = _new_plot(self.plots, 0, 3, "Learning rate", "epoch", log_y=True)
-        P["speed"] = _new_plot(self.plots, 1, 0, "Throughput", "epoch", "samples/s")
+        P["speed"] = _new_plot(self.plots, 1, 0, "Throughput (samples/s)", "epoch")
         P["grad"] = _new_plot(self.plots, 1, 1, "Gradient norm per layer (colours: bars)", "epoch",
                               log_y=True)
         P["grad_bar"] = _new_plot(self.plots, 1, 2, "Gradient norm, last epoch (log10)")
@@ -759,7 +759,8 @@ class TrainingPanel(QWidget):
 
     def _say_missing(self, key: str, missing: bool) -> None:
         """A plot whose numbers this run does not report says so in its title."""
-        title = self._titles[key] + (" (not reported by this training)" if missing else "")
+        base = self._titles[key]
+        title = base.split(" (")[0] + ": not reported by this training" if missing else base
         if self.plot_items[key].titleLabel.text != title:
             self.plot_items[key].setTitle(title, color="#888" if missing else "#222", size="10pt")
 
