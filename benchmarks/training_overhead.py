@@ -18,7 +18,7 @@ evaluation page (confusion matrix, curves) that plain ``fit`` does not make. ``c
 compares the processor time the whole process spends while ``fit`` runs (the UI thread's
 drawing included): on a machine busy with other work, wall times scatter and this does not.
 
-    .venv/bin/python benchmarks/training_overhead.py [--epochs 20] [--repeats 5]
+    .venv/bin/python benchmarks/training_overhead.py [--epochs 20] [--repeats 9]
 
 Prints a line per run and a last line of JSON. It measures; it does not assert.
 """
@@ -135,7 +135,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=9)
     args = ap.parse_args()
 
     from PySide6.QtWidgets import QApplication

@@ -70,11 +70,17 @@ def loss_name(loss) -> str:
     return "custom loss"
 
 
+# Loops that use no Keras optimizer: what sets their steps instead.
+OWN_STEP_LOOPS = {"som": "the map layer's own learning rate"}
+
+
 def summary(recipe: dict) -> str:
     """One line for people: optimizer, learning rate, schedule, loss, epochs, batch, callbacks."""
-    parts = [f"{optimizer_name(recipe)} lr {learning_rate(recipe):g}"]
+    own_steps = OWN_STEP_LOOPS.get(recipe.get("loop", "fit"))
+    parts = [f"no optimizer ({own_steps})" if own_steps else
+             f"{optimizer_name(recipe)} lr {learning_rate(recipe):g}"]
     schedule = recipe.get("schedule")
-    if schedule:
+    if schedule and not own_steps:
         parts[0] += f" ({schedule.get('class_name')})"
     if recipe.get("loop", "fit") != "fit":
         parts.append(f"own training loop ({recipe['loop'].rsplit(':', 1)[-1]})")

@@ -159,7 +159,7 @@ def _recipe_loss(spec, keras):
 # --------------------------------------------------------------------------- live callback
 
 
-GRAD_NORM_READS = 8  # gradient-norm readings per epoch (every step when an epoch is shorter)
+GRAD_NORM_READS = 8  # readings per epoch where a loop's optimizer runs eagerly
 
 
 class LiveCallback:
@@ -170,9 +170,9 @@ class LiveCallback:
     throughput, each layer's gradient norm and each layer's weight histogram.
 
     The gradient norms come from the training step itself: a :class:`GradNormTap`
-    on the optimizer adds up each layer's norm inside the compiled step (a few
-    tiny reductions, on about :data:`GRAD_NORM_READS` steps an epoch), so they
-    cost no extra forward and backward pass. Where the tap cannot be fitted (a
+    on the optimizer adds up each layer's norm inside the compiled step (one
+    reduction per weight, on every step), so they cost no extra forward and
+    backward pass. Where the tap cannot be fitted (a
     distributed run, an optimizer without ``apply``), they are measured on one
     probe batch.
     """
@@ -228,9 +228,6 @@ class LiveCallback:
         # The train step is traced at its first call, after this: the tap gets into it.
         if self.grad_norms and self.tap is None:
             self.tap = GradNormTap.attach(model)
-        if self.tap is not None:
-            # About GRAD_NORM_READS readings an epoch: enough for its mean, and cheap.
-            self.tap.sample_every(self.steps // GRAD_NORM_READS)
         self.good_weights = model.get_weights()
         self.state.emit("begin", {"epochs": self.epochs, "steps": self.steps,
                                   "layers": [l.name for l in model.layers if l.weights]})
@@ -305,7 +302,7 @@ class LiveCallback:
         elif self.grad_norms and self.probe is not None:
             payload["grad_norms"] = _grad_norms(model, *self.probe)
         if self.histograms:
-            payload["histograms"] = _histograms(model)
+            payload["histograms"] = _histograms(model, values=self.good_weights)
         self.state.emit("epoch", payload)
         self._emit_view(model, epoch + 1)
 
@@ -381,16 +378,21 @@ class GradNormTap:
             segment.append(self.layers.index(name))
         self._index = {id(w): i for i, w in enumerate(weights)}
         self._segment = segment
-        self.sums = tf.Variable(tf.zeros([len(self.layers)], tf.float32), trainable=False,
-                                name="layerforge_grad_norm_sums")
-        self.steps = tf.Variable(tf.zeros([len(self.layers)], tf.float32), trainable=False,
-                                 name="layerforge_grad_norm_steps")
-        # Read on every n-th step only (see sample_every): the mean over those steps
-        # estimates the epoch's mean, at a fraction of the cost.
-        self.every = tf.Variable(1, dtype=tf.int64, trainable=False,
-                                 name="layerforge_grad_norm_every")
+        # Row 0: each layer's norms added up; row 1: how many steps gave it a gradient.
+        # One variable: one update per reading and one read per epoch.
+        self.totals = tf.Variable(tf.zeros([2, len(self.layers)], tf.float32), trainable=False,
+                                  name="layerforge_grad_norm_totals")
+        # Inside a compiled step every step is read (a branch to skip some would cost
+        # more to trace than the reductions cost to run); an eager loop, where each op
+        # is a Python call, reads every n-th of its steps (see sample_every).
+        self.eager_every = 1
+        self._eager_steps = 0
         for optimizer in optimizers:
             self._wrap(optimizer)
+
+    def sample_every(self, n: int) -> None:
+        """Where the optimizer runs eagerly, read the norms on every ``n``-th step only."""
+        self.eager_every = max(1, int(n))
 
     def _wrap(self, optimizer) -> None:
         original = optimizer.apply
@@ -401,15 +403,14 @@ class GradNormTap:
             # weights' updates never wait for them.
             grads = list(grads)
             applied = original(grads, trainable_variables)
-            tap._record(grads, trainable_variables or optimizer._trainable_variables,
-                        optimizer.iterations)
+            if tap._tf.executing_eagerly():
+                tap._eager_steps += 1
+                if (tap._eager_steps - 1) % tap.eager_every:
+                    return applied
+            tap._add(grads, trainable_variables or optimizer._trainable_variables)
             return applied
 
         optimizer.apply = apply
-
-    def sample_every(self, n: int) -> None:
-        """Read the norms on every ``n``-th step of each optimizer (1: every step)."""
-        self.every.assign(max(1, int(n)))
 
     @classmethod
     def for_loop(cls, loop) -> "GradNormTap | None":
@@ -440,19 +441,9 @@ class GradNormTap:
         except Exception:
             return None
 
-    def _record(self, grads, variables, iterations):
-        tf = self._tf
-
-        def read():
-            self._add(grads, variables)
-            return tf.constant(True)
-
-        tf.cond(tf.equal(tf.math.floormod(tf.cast(iterations, tf.int64), self.every), 0),
-                read, lambda: tf.constant(False))
-
     def _add(self, grads, variables):
         # As few ops as can be: one fused reduction per weight (l2_loss is sum(g**2) / 2),
-        # one sum per layer of several weights, one update of the sums and one of the counts.
+        # one sum per layer of several weights, one update of the totals.
         tf = self._tf
         halves: list[list] = [[] for _ in self.layers]
         for g, v in zip(grads, variables):
@@ -468,15 +459,12 @@ class GradNormTap:
         zero = tf.zeros([], tf.float32)
         per_layer = tf.stack([(h[0] if len(h) == 1 else tf.add_n(h)) if h else zero
                               for h in halves])
-        self.sums.assign_add(tf.sqrt(2.0 * per_layer))
-        self.steps.assign_add(tf.constant(seen, tf.float32))
+        self.totals.assign_add(tf.stack([tf.sqrt(2.0 * per_layer), tf.constant(seen, tf.float32)]))
 
     def epoch_norms(self) -> dict[str, float]:
         """The mean norm per layer since the last call (then starts a new epoch)."""
-        steps = self.steps.numpy()
-        sums = self.sums.numpy()
-        self.sums.assign(np.zeros_like(sums))
-        self.steps.assign(np.zeros_like(steps))
+        sums, steps = self.totals.numpy()
+        self.totals.assign(np.zeros((2, len(self.layers)), np.float32))
         return {name: float(v) / float(n) for name, v, n in zip(self.layers, sums, steps)
                 if n > 0 and math.isfinite(float(v))}
 
@@ -507,23 +495,31 @@ def _grad_norms(model, x, y) -> dict[str, float]:
     return {k: math.sqrt(v) for k, v in sums.items()}
 
 
-def _histograms(model, bins: int = 30, trainable_only: bool = True, prefix: str = "") -> dict[str, dict]:
+def _histograms(model, bins: int = 30, trainable_only: bool = True, prefix: str = "",
+                values: list | None = None) -> dict[str, dict]:
     """Each layer's weight histogram (``prefix`` + layer name -> counts and edges).
 
     ``trainable_only=False`` includes weights no gradient trains (a SOM's
-    prototypes, which a custom loop moves).
+    prototypes, which a custom loop moves). ``values``: ``model.get_weights()``
+    taken just now, so the weights are not read from the model a second time.
     """
+    taken = {id(w): v for w, v in zip(model.weights, values)} if values is not None else {}
     out = {}
     for layer in model.layers:
-        ws = [np.asarray(w).ravel() for w in (layer.trainable_weights if trainable_only
-                                              else layer.weights)]
+        ws = [np.asarray(taken[id(w)] if id(w) in taken else w).ravel()
+              for w in (layer.trainable_weights if trainable_only else layer.weights)]
         if not ws:
             continue
-        flat = np.concatenate(ws)
-        flat = flat[np.isfinite(flat)]
+        flat = ws[0] if len(ws) == 1 else np.concatenate(ws)
         if flat.size == 0:
             continue
-        counts, edges = np.histogram(flat, bins=bins)
+        lo, hi = flat.min(), flat.max()
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            flat = flat[np.isfinite(flat)]
+            if flat.size == 0:
+                continue
+            lo, hi = flat.min(), flat.max()
+        counts, edges = np.histogram(flat, bins=bins, range=(float(lo), float(hi)))
         out[prefix + layer.name] = {"counts": counts.tolist(), "edges": edges.tolist()}
     return out
 

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.panels.evaluation import PALETTE, style_plot
+from desktop.panels.run_controls import not_ready
 from desktop.workers import RunWorker, run_in_thread
 
 REDRAW_MS = 150
@@ -407,17 +408,10 @@ class DeployPanel(QWidget):
     def _cannot_start(self) -> str:
         if self.doc is None:
             return "no document"
-        project = self.doc.project
-        if not project.graph.nodes:
-            return "the model is empty: add layers first"
-        if project.dataset is None:
-            return "the project has no data: choose it in the Data panel"
-        if not project.has_weights():
-            return "the model has no trained weights: train it first (Train menu)"
-        report = self.doc.report
-        if report is not None and not report.valid:
-            return "the model has problems (see the Log tab); fix them first"
-        return ""
+        problem = not_ready(self.doc, "compress and measure")
+        if not problem and not self.doc.project.has_weights():
+            problem = "the model has no trained weights: train it first (Train menu)"
+        return problem
 
     def _run_folder(self) -> Path:
         path = self.doc.project.path

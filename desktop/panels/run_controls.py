@@ -38,6 +38,21 @@ def progress_row() -> tuple[QHBoxLayout, QProgressBar, QLabel]:
     return row, progress, message
 
 
+def not_ready(doc, work: str) -> str:
+    """Why the document's project cannot be used to ``work`` (train, search...) now; '' if it can."""
+    project = doc.project
+    if not project.graph.nodes:
+        return "the model is empty: add layers (or start from the gallery) first"
+    if project.dataset is None:
+        return f"choose the data to {work} on first (the Data panel)"
+    report = doc.report
+    if report is not None and not report.valid:
+        n = len(report.errors())
+        return (f"the model has {n} problem{'s' if n != 1 else ''}; fix "
+                f"{'them' if n != 1 else 'it'} first (see the Log tab)")
+    return ""
+
+
 def show_message(label: QLabel, text: str, kind: str = "info") -> None:
     """Write ``text`` in the message line, coloured by ``kind`` (info, ok, warn, error)."""
     color = MESSAGE_COLORS.get(kind, "#333")

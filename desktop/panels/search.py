@@ -34,7 +34,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.panels.evaluation import add_legend, style_plot
-from desktop.panels.run_controls import progress_row, reconnect, run_button, show_message
+from desktop.panels.run_controls import (
+    not_ready,
+    progress_row,
+    reconnect,
+    run_button,
+    show_message,
+)
 from desktop.workers import RunWorker
 from models import search
 
@@ -259,14 +265,7 @@ class SearchPanel(QWidget):
 
     def _cannot_start(self, project) -> str:
         found = search.problems(project)
-        if found:
-            return found[0]
-        if project.dataset is None:
-            return "choose the data to search on first (the Data panel)"
-        report = self.doc.report
-        if report is not None and not report.valid:
-            return "the model has problems; fix them first (see the Log tab)"
-        return ""
+        return found[0] if found else not_ready(self.doc, "search")
 
     def stop(self) -> None:
         if self.worker.running:

@@ -47,14 +47,22 @@ from PySide6.QtWidgets import (
 from desktop.appdata import app_data_dir
 from desktop.panels.evaluation import PALETTE, EvaluationPanel, add_legend, style_plot
 from desktop.panels.live_view import LiveViewPanel
-from desktop.panels.run_controls import progress_row, reconnect, run_button, show_message
+from desktop.panels.run_controls import (
+    not_ready,
+    progress_row,
+    reconnect,
+    run_button,
+    show_message,
+)
 from desktop.training_worker import TrainingWorker
 from models.recipe import summary as recipe_summary
 
-REDRAW_MS = 100          # how often the run is drained and the progress bar updated
+REDRAW_MS = 100          # how often the run is drained (and the plots redrawn when due)
+PROGRESS_MS = 250        # how often the progress bar and its time left are updated
 PAINT_BUDGET = 0.02      # share of the time the live plots may spend drawing and painting
 MAX_REDRAW_MS = 1000     # however slow painting is, the plots move at least once a second
 EPOCH_PLOTS = ("loss", "metrics", "lr", "speed", "grad", "grad_bar", "heat")
+X_BY_EPOCH = ("loss", "metrics", "lr", "speed", "grad", "heat")  # plots whose x is the epoch
 PLOTS_PER_TICK = 2       # an epoch's plots are redrawn a few per tick: no long repaint
 EMA = 0.9                # smoothing of the moving-average batch loss
 HEAT_BINS = 48           # rows of the weight heat map
@@ -467,16 +475,7 @@ class TrainingPanel(QWidget):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir)))
 
     def _cannot_start(self, project) -> str:
-        if not project.graph.nodes:
-            return "the model is empty: add layers (or start from the gallery) first"
-        if project.dataset is None:
-            return "choose the data to train on first (the Data panel)"
-        report = self.doc.report
-        if report is not None and not report.valid:
-            n = len(report.errors())
-            return (f"the model has {n} problem{'s' if n != 1 else ''}; "
-                    f"fix {'them' if n != 1 else 'it'} first")
-        return ""
+        return not_ready(self.doc, "train")
 
     def toggle_pause(self) -> None:
         state = self.worker.state
@@ -534,6 +533,7 @@ class TrainingPanel(QWidget):
     def _on_finished(self, payload: dict, ok: bool):
         self._timer.stop()
         self.refresh(force=True)  # whatever the last tick did not draw
+        self._fit_x()  # a run stopped early: its plots fit what it did
         if self.doc is not None:
             self.doc.set_read_only(False)
         kept = self._keep_weights()
@@ -566,6 +566,7 @@ class TrainingPanel(QWidget):
     def _on_failed(self, message: str):
         self._timer.stop()
         self.refresh(force=True)
+        self._fit_x()
         if self.doc is not None:
             self.doc.set_read_only(False)
         self._run_project = None
@@ -626,14 +627,19 @@ class TrainingPanel(QWidget):
             self._view_tab = -1
         self.live_view.clear()
         self._dirty: set[str] = set()  # plots whose data changed since they were drawn
+        self._plot_queue = list(EPOCH_PLOTS)  # the least recently drawn first
         self._last_draw = 0.0
         self._draw_spent = 0.0  # seconds spent in setData while drawing (painting is apart)
         self._draw_start = time.perf_counter()
+        self._last_progress = 0.0
+        self._batch_span = 0  # the batch plot's planned x span while a run goes (0: none)
+        self._x_due = False  # the x axes are to span the planned run
         self._paint_base = self.plots.paint_total
         self.layer_combo.blockSignals(True)
         self.layer_combo.clear()
         self.layer_combo.blockSignals(False)
         self.progress.setValue(0)
+        self._fit_x()
         P = self.plot_items
         if not P:
             return
@@ -666,6 +672,8 @@ class TrainingPanel(QWidget):
             if kind == "batch":
                 step, loss = payload
                 self.batch.append(step, loss)
+                if self._batch_span and step > self._batch_span:
+                    self._fit_x()  # a loop ran more steps than it estimated
                 if math.isfinite(loss) and loss > 0:
                     self._ema = loss if self._ema is None else EMA * self._ema + (1 - EMA) * loss
                     self.batch_avg.append(step, self._ema)
@@ -679,8 +687,15 @@ class TrainingPanel(QWidget):
                 self._on_begin(payload)
             elif kind == "status":
                 self._update_controls()
-        if self.worker.running:
+        if self.worker.running and (force or time.perf_counter() - self._last_progress
+                                    >= PROGRESS_MS / 1000):
             self._show_progress(state)
+        if self.worker.running and not force and self.batch.n == 0 and self.epochs_done == 0:
+            # Before the first step ends, TensorFlow is tracing it: Python work under the
+            # lock the UI's Python shares. Views, axes and plots wait until it is done.
+            return
+        if self._x_due:
+            self._plan_x()
         if self._pending_view is not None and (force or self.live_view.isVisible()
                                                or self._view_tab < 0):
             self._show_view(self._pending_view)  # the latest only: older ones are stale
@@ -698,7 +713,9 @@ class TrainingPanel(QWidget):
         spent = self.plots.paint_total - self._paint_base + self._draw_spent
         due = force or spent <= PAINT_BUDGET * (now - self._draw_start) \
             or now - self._last_draw >= MAX_REDRAW_MS / 1000
-        todo = [k for k in EPOCH_PLOTS if k in self._dirty]
+        # The longest-waiting plots first: epochs can come faster than redraws, and the
+        # last plots of the grid must not wait for ever behind the first.
+        todo = [k for k in self._plot_queue if k in self._dirty]
         if not due or not (todo or batch_changed):
             self._batch_pending = batch_changed
             return
@@ -708,9 +725,14 @@ class TrainingPanel(QWidget):
         for key in todo:
             self._dirty.discard(key)
             self._draw_plot(key)
+            self._plot_queue.remove(key)
+            self._plot_queue.append(key)
         if batch_changed:
             self.batch_curve.setData(self.batch.x, _positive(self.batch.y))
             self.batch_avg_curve.setData(self.batch_avg.x, self.batch_avg.y)
+        # The new data's ranges and axes now, not in the paint: changed there, they ask
+        # for a second paint of the whole grid straight after the first.
+        self.plots.scene().prepareForPaint()
         self._batch_pending = False
         self._last_draw = time.perf_counter()
         self._draw_spent += self._last_draw - now
@@ -728,6 +750,28 @@ class TrainingPanel(QWidget):
         self.epochs_total = int(payload.get("epochs") or 0)
         self.steps_per_epoch = int(payload.get("steps") or 1)
         self.layers = list(payload.get("layers") or [])
+        self._x_due = True  # once the first step is done (see refresh)
+
+    def _plan_x(self) -> None:
+        """While a run goes, the x axes span the whole planned run (epochs; the batch plot
+        its steps): the curves grow into the plots as the run progresses, and the axes
+        are not laid out again at every redraw (most of what a redraw costs)."""
+        if not self.plot_items or not self.epochs_total:
+            return
+        self._x_due = False
+        P = self.plot_items
+        for key in X_BY_EPOCH:
+            P[key].setXRange(0.5, self.epochs_total + 0.5, padding=0.02)
+        self._batch_span = self.epochs_total * self.steps_per_epoch
+        P["batch"].setXRange(0, self._batch_span, padding=0.02)
+
+    def _fit_x(self) -> None:
+        """The x axes follow the data again (after a run, or past a loop's estimated steps)."""
+        self._batch_span = 0
+        self._x_due = False
+        for key in X_BY_EPOCH + ("batch",):
+            if key in self.plot_items:
+                self.plot_items[key].enableAutoRange(x=True)
 
     def _add_epoch(self, payload: dict):
         epoch = int(payload.get("epoch", self.epochs_done + 1))
@@ -858,8 +902,8 @@ class TrainingPanel(QWidget):
         self.heat_image.setRect(QRectF(0.5, lo, len(hists), hi - lo))
 
     def _show_progress(self, state):
+        self._last_progress = time.perf_counter()
         fraction = float(state.fraction)
-        self.progress.setValue(int(round(fraction * self.progress.maximum())))
         text = f"{fraction * 100:.0f}%"
         if self.epochs_total:
             text += f"  ·  epoch {min(self.epochs_done + 1, self.epochs_total)}/{self.epochs_total}"
@@ -873,7 +917,11 @@ class TrainingPanel(QWidget):
             text = f"{state.message}…"
         elif state.message and fraction >= 1.0:  # after the last epoch: evaluating, measuring...
             text = f"{fraction * 100:.0f}%  ·  {state.message}"
-        self.progress.setFormat(text)
+        # The text first: setValue repaints the bar at once, and with the new text that
+        # is the only paint (the other way round the bar is painted twice a tick).
+        if text != self.progress.format():
+            self.progress.setFormat(text)
+        self.progress.setValue(int(round(fraction * self.progress.maximum())))
 
 
 def runs_root(project) -> Path:

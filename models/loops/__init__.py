@@ -313,7 +313,7 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
     # Gradient norms and the learning rate, as fit shows them, for loops with optimizers.
     tap = GradNormTap.for_loop(loop) if recipe.get("grad_norms", True) else None
     if tap is not None:
-        tap.sample_every(steps // GRAD_NORM_READS)
+        tap.sample_every(steps // GRAD_NORM_READS)  # only where its steps run eagerly
     monitor, mode = monitor_of(recipe, loop.monitor, loop.monitor_mode)
     extra = epoch_metrics_function(recipe, dataset)
     checkpoints = _Checkpoints(out_dir) if out_dir is not None else None

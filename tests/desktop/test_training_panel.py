@@ -392,3 +392,37 @@ def test_plots_a_run_does_not_feed_say_so_and_a_loop_gets_its_gradients_plotted(
                for k in ("lr", "grad", "grad_bar"))
     assert set(panel.grad_series) >= {"conv_1", "conv_2"}
     assert panel.epoch_series["learning_rate"].y[-1] == pytest.approx(1e-3)
+
+
+def _epoch_event(epoch: int):
+    from models.runner import Event
+
+    layers = ["conv", "dense"]
+    return Event("epoch", {
+        "epoch": epoch,
+        "logs": {"loss": 1.0 / epoch, "val_loss": 1.1 / epoch, "accuracy": 1 - 0.5 / epoch,
+                 "learning_rate": 1e-3, "samples_per_second": 900.0 + epoch},
+        "grad_norms": {n: 0.1 * epoch for n in layers},
+        "histograms": {n: {"counts": [1, 2, 3], "edges": [-1.0, 0.0, 0.5, 1.0]} for n in layers}})
+
+
+def test_every_plot_is_redrawn_even_when_epochs_come_faster_than_redraws(qtbot, panel, monkeypatch):
+    """Two plots a tick, a new epoch before every tick: the last plots still get their turn."""
+    import desktop.panels.training as training
+    from models.runner import Event, RunState
+
+    monkeypatch.setattr(training, "PAINT_BUDGET", 1.0)  # every tick may draw
+    drawn = []
+    original = panel._draw_plot
+    monkeypatch.setattr(panel, "_draw_plot", lambda key: (drawn.append(key), original(key)))
+    state = panel.worker.state = RunState()
+    state._events.append(Event("begin", {"epochs": 8, "steps": 4, "layers": ["conv", "dense"]}))
+    for epoch in range(1, 5):
+        state._events.append(Event("batch", (epoch, 1.0 / epoch)))
+        state._events.append(_epoch_event(epoch))
+        panel.refresh()
+    assert set(drawn) == set(training.EPOCH_PLOTS), drawn
+    assert all(len(drawn[i:i + 2]) == 2 and drawn[i] != drawn[i + 1] for i in range(0, 8, 2))
+    # The x axes span the planned run while it goes: 8 epochs, 32 steps.
+    assert panel.plot_items["loss"].viewRange()[0][1] >= 8
+    assert panel.plot_items["batch"].viewRange()[0][1] >= 32

@@ -232,7 +232,7 @@ def test_nan_loss_stops_with_a_message_and_finite_weights(digits):
 
 
 def test_gradient_norm_tap_reads_the_true_norm_of_each_layers_gradient():
-    """The tap inside the compiled step agrees with a GradientTape, on every step or every n-th."""
+    """The tap agrees with a GradientTape: on every compiled step, on every n-th eager one."""
     from models import backend
     from models.training import GradNormTap
 
@@ -262,11 +262,19 @@ def test_gradient_norm_tap_reads_the_true_norm_of_each_layers_gradient():
     assert tap.epoch_norms() == pytest.approx(norms(x, y), rel=1e-4)
     assert tap.epoch_norms() == {}  # a new epoch starts empty
 
-    # Four batches of four, read on every second step (the optimizer's 4th and 6th).
-    tap.sample_every(2)
+    # Four batches of four: the epoch's norm is the mean of the four steps' norms.
     model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
-    read = [norms(x[i:i + 4], y[i:i + 4]) for i in (4, 12)]
-    expected = {k: (read[0][k] + read[1][k]) / 2 for k in read[0]}
+    read = [norms(x[i:i + 4], y[i:i + 4]) for i in (0, 4, 8, 12)]
+    expected = {k: sum(r[k] for r in read) / 4 for k in read[0]}
+    assert tap.epoch_norms() == pytest.approx(expected, rel=1e-4)
+
+    # An eager loop's optimizer, read on every second step: the 1st and 3rd of four.
+    tap.sample_every(2)
+    for i in (0, 4, 8, 12):
+        with tf.GradientTape() as tape:
+            loss = keras.losses.MeanSquaredError()(y[i:i + 4], model(x[i:i + 4]))
+        model.optimizer.apply(tape.gradient(loss, model.trainable_weights), model.trainable_weights)
+    expected = {k: (read[0][k] + read[2][k]) / 2 for k in read[0]}
     assert tap.epoch_norms() == pytest.approx(expected, rel=1e-4)
 
 
@@ -457,3 +465,13 @@ def test_multi_worker_training_ends_with_the_same_weights(tmp_path):
     assert a.keys() == b.keys() and len(a) >= 4
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_recipe_summary_names_the_optimizer_or_says_a_loop_has_none():
+    from models import gallery
+    from models.recipe import summary
+
+    som = summary(gallery.open_template("som").recipe)
+    assert som.startswith("no optimizer (the map layer's own learning rate)")
+    assert "Adam" not in som and "own training loop (som)" in som
+    assert summary(gallery.open_template("mlp").recipe).startswith("Adam lr ")
