@@ -144,6 +144,9 @@ def main() -> int:
 
     _quiet_offscreen_notes()  # as the app does: offscreen Qt's notes are not results
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from desktop.collector import install
+
+    install(app)  # as the app does: the garbage collector runs on the UI thread
     from desktop.document import Document, _Engine
     from desktop.panels.training import TrainingPanel
     from models.training import load_project_data

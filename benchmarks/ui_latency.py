@@ -46,6 +46,9 @@ def main() -> int:
 
     _quiet_offscreen_notes()  # as the app does: offscreen Qt's notes are not results
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from desktop.collector import install
+
+    install(app)  # as the app does: the garbage collector runs on the UI thread
     app.setOrganizationName("LayerForgeBench")
     from desktop.document import _Engine, engine
     from desktop.main_window import MainWindow

@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("LayerForge")
     app.setOrganizationName("LayerForge")
     app.setApplicationDisplayName("LayerForge")
+    from desktop.collector import install
+
+    install(app)  # Python's garbage collector runs on this thread only (see desktop.collector)
 
     from desktop.main_window import MainWindow
 

@@ -62,6 +62,16 @@ def doc(make_doc):
     return make_doc()
 
 
+@pytest.fixture(autouse=True)
+def _collect_on_the_ui_thread(qapp):
+    """As in the app: Python's garbage collector runs on the UI thread only."""
+    from desktop import collector
+
+    collector.install(qapp)
+    yield
+    collector.uninstall()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _stop_validation_thread():
     yield
