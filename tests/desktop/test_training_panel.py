@@ -61,6 +61,9 @@ def test_prefills_from_the_recipe_and_refuses_to_start_without_data(qtbot, panel
 
 
 def test_start_pause_resume_then_results_plots_and_evaluation(qtbot, panel, make_doc):
+    import sys
+
+    switch_interval = sys.getswitchinterval()
     doc = make_doc(mlp_project(epochs=5, batch_size=8))
     undo = doc.undo_stack.createUndoAction(panel)
     doc.move_nodes({"hidden": (0.0, 0.0)}, {"hidden": (40.0, 0.0)})  # an undoable edit
@@ -76,6 +79,7 @@ def test_start_pause_resume_then_results_plots_and_evaluation(qtbot, panel, make
     assert not ok and reason == "training is running; stop it to edit"
     assert doc.graph.node("hidden").config["units"] == 32 and set(doc.graph.nodes) == nodes_before
     assert not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
+    assert sys.getswitchinterval() <= 0.001 < switch_interval  # the loop waits less for the lock
 
     qtbot.waitUntil(lambda: panel.batch.n >= 20, timeout=60_000)
     _click(qtbot, panel.pause_button)
@@ -87,6 +91,7 @@ def test_start_pause_resume_then_results_plots_and_evaluation(qtbot, panel, make
         _click(qtbot, panel.pause_button)  # now "Resume"
     payload, ok = finished.args
     assert ok and payload["stopped"] == "completed" and payload["epochs"] == 5
+    assert sys.getswitchinterval() == switch_interval  # given back
     assert payload["metrics"]["test_accuracy"] >= 0.85
 
     # Editable again, and the trained weights are in the (now unsaved) project.
