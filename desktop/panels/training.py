@@ -65,6 +65,7 @@ PAINT_BUDGET = 0.02      # share of the time the live plots may spend drawing an
 MAX_REDRAW_MS = 1000     # however slow painting is, the plots move at least once a second
 EPOCH_PLOTS = ("loss", "metrics", "lr", "speed", "grad", "grad_bar", "heat")
 X_BY_EPOCH = ("loss", "metrics", "lr", "speed", "grad", "heat")  # plots whose x is the epoch
+FIRST_PLOTS = ("loss", "metrics")  # redrawn about twice as often as the other epoch plots
 PLOTS_PER_TICK = 2       # an epoch's plots are redrawn a few per tick: no long repaint
 EMA = 0.9                # smoothing of the moving-average batch loss
 HEAT_BINS = 48           # rows of the weight heat map
@@ -742,8 +743,10 @@ class TrainingPanel(QWidget):
         for key in todo:
             self._dirty.discard(key)
             self._draw_plot(key)
-            self._plot_queue.remove(key)
-            self._plot_queue.append(key)
+        # Losses and metrics come round again after two others, the rest after all.
+        rest = [k for k in self._plot_queue if k not in todo]
+        self._plot_queue = rest[:2] + [k for k in todo if k in FIRST_PLOTS] + rest[2:] + \
+            [k for k in todo if k not in FIRST_PLOTS]
         if batch_changed:
             self.batch_curve.setData(self.batch.x, _positive(self.batch.y))
             self.batch_avg_curve.setData(self.batch_avg.x, self.batch_avg.y)
