@@ -8,8 +8,8 @@ interpreter's, while the UI thread holds the interpreter's lock and waits for
 Qt's. Both stop for good (seen on a test run). So while the app runs, the
 automatic collector is off and a timer on the UI thread collects instead,
 generation by generation, when Python's own thresholds say so. A full
-collection (seconds of work on a big heap is possible) runs at most every
-:data:`FULL_EVERY_S` seconds.
+collection (a quarter of a second on the app's heap with TensorFlow
+loaded) runs at most every :data:`FULL_EVERY_S` seconds.
 """
 from __future__ import annotations
 

@@ -159,9 +159,6 @@ def _recipe_loss(spec, keras):
 # --------------------------------------------------------------------------- live callback
 
 
-GRAD_NORM_READS = 8  # readings per epoch where a loop's optimizer runs eagerly
-
-
 class LiveCallback:
     """Feeds a RunState from inside ``fit``: cheap per batch, richer per epoch.
 
@@ -386,7 +383,6 @@ class GradNormTap:
         # more to trace than the reductions cost to run); an eager loop, where each op
         # is a Python call, reads every n-th of its steps (see sample_every).
         self.eager_every = 1
-        self._eager_steps = 0
         for optimizer in optimizers:
             self._wrap(optimizer)
 
@@ -397,6 +393,7 @@ class GradNormTap:
     def _wrap(self, optimizer) -> None:
         original = optimizer.apply
         tap = self
+        eager_steps = [0]  # this optimizer's own: two players taking turns are each read
 
         def apply(grads, trainable_variables=None):
             # After the update: its reductions then run beside the next ops, and the
@@ -404,8 +401,8 @@ class GradNormTap:
             grads = list(grads)
             applied = original(grads, trainable_variables)
             if tap._tf.executing_eagerly():
-                tap._eager_steps += 1
-                if (tap._eager_steps - 1) % tap.eager_every:
+                eager_steps[0] += 1
+                if (eager_steps[0] - 1) % tap.eager_every:
                     return applied
             tap._add(grads, trainable_variables or optimizer._trainable_variables)
             return applied

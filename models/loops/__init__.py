@@ -26,6 +26,8 @@ from typing import Any
 
 from models.runner import Cancelled, RunState
 
+GRAD_NORM_READS = 8  # gradient-norm readings an epoch where a loop's optimizer runs eagerly
+
 # Short names for the loops and trainers that ship with LayerForge.
 LOOPS: dict[str, str] = {
     "autoencoder": "models.loops.generative:AutoencoderTrainer",
@@ -288,7 +290,6 @@ def run_loop(project, recipe: dict, *, state: RunState, dataset=None, out_dir=No
         trained model and ``model`` the first.
     """
     from models.training import (
-        GRAD_NORM_READS,
         GradNormTap,
         TrainingError,
         TrainResult,

@@ -475,3 +475,28 @@ def test_recipe_summary_names_the_optimizer_or_says_a_loop_has_none():
     assert som.startswith("no optimizer (the map layer's own learning rate)")
     assert "Adam" not in som and "own training loop (som)" in som
     assert summary(gallery.open_template("mlp").recipe).startswith("Adam lr ")
+
+
+def test_an_eager_loops_two_optimizers_taking_turns_are_each_read():
+    """sample_every counts each optimizer's own steps: with two players alternating, both are read."""
+    from models import backend
+    from models.training import GradNormTap
+
+    keras, tf = _keras(), backend.tf()
+    keras.utils.set_random_seed(4)
+    models, optimizers = {}, []
+    for name in ("a", "b"):
+        x_in = keras.Input((3,))
+        models[name] = keras.Model(x_in, keras.layers.Dense(2, name=f"dense_{name}")(x_in))
+        optimizers.append(keras.optimizers.SGD(learning_rate=0.0))
+    tap = GradNormTap._fitted(models, optimizers)
+    tap.sample_every(2)
+    x = np.ones((4, 3), "float32")
+    for _ in range(3):  # a, b, a, b, a, b: each read on its 1st and 3rd step
+        for (name, model), optimizer in zip(models.items(), optimizers):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(model(x) ** 2)
+            optimizer.apply(tape.gradient(loss, model.trainable_weights), model.trainable_weights)
+    assert tap.totals.numpy()[1].tolist() == [2.0, 2.0]
+    assert set(tap.epoch_norms()) == {"a/dense_a", "b/dense_b"}
+    assert tap.totals.numpy()[1].tolist() == [0.0, 0.0]  # read and cleared
