@@ -5,14 +5,18 @@ digits, with the same recipe, seed, epochs, batch size and validation data.
 The app side is the real path: an (offscreen unless DISPLAY is set)
 QApplication, a :class:`~desktop.panels.training.TrainingPanel` shown with
 its live plots, the :class:`~desktop.training_worker.TrainingWorker` thread,
-the RunState and the redraw timer. Each side is warmed up once, then the
-two alternate for ``--repeats`` runs (which goes first alternates too: on a
-small machine a run straight after another is slower); the medians are
-compared.
+the RunState and the redraw timer. A third side is plain ``fit`` fed the app's
+input pipeline (:func:`models.training.fit_inputs`, one shuffled ``tf.data``
+iterator for the whole run where Keras makes two an epoch from arrays). Each
+side is warmed up once, then the three take turns for ``--repeats`` rounds
+(each goes first, second and last in turn: on a small machine a run straight
+after another is slower); the medians are compared.
 
 ``ratio`` is the app's median ``fit`` time over plain ``fit``'s median (the
-goal is at most 1.05); ``pair_ratio_median`` the median of each app run over
-the plain run just before it. Both exclude loading data and building the
+goal is at most 1.05); ``pair_ratio_median`` the median of each round's app
+run over its plain run. ``watch_ratio`` is the app over plain ``fit`` on the
+app's pipeline: what the live plots, the worker thread and the callbacks
+cost, without the pipeline's gain. These exclude loading data and building the
 model, which are the same work either way. ``end_to_end`` adds those and, for the app, the
 evaluation page (confusion matrix, curves) that plain ``fit`` does not make. ``cpu_ratio``
 compares the processor time the whole process spends while ``fit`` runs (the UI thread's
@@ -56,9 +60,15 @@ def _project(epochs: int, batch_size: int):
     return project
 
 
-def plain_fit(project, dataset) -> dict:
-    """The baseline: build, compile and ``fit`` exactly as a Keras user would."""
-    from models.training import _seed, compile_model
+def plain_fit(project, dataset, pipeline: bool = False) -> dict:
+    """The baseline: build, compile and ``fit`` exactly as a Keras user would.
+
+    With ``pipeline``, ``fit`` is fed the app's input pipeline
+    (:func:`models.training.fit_inputs`) instead of the arrays: the app's run
+    minus this one is what watching alone costs.
+    """
+    from models import backend
+    from models.training import _seed, compile_model, fit_inputs
 
     recipe = project.recipe
     _seed(recipe.get("seed", 0))
@@ -66,10 +76,18 @@ def plain_fit(project, dataset) -> dict:
     t0 = time.perf_counter()
     model = project.build(with_weights=False)
     compile_model(model, recipe)
+    batch_size = recipe["batch_size"]
+    if pipeline:
+        steps = -(-len(dataset.x_train) // batch_size)
+        data = {"x": fit_inputs(dataset.x_train, dataset.y_train, batch_size,
+                                recipe.get("seed", 0), backend.tf()),
+                "steps_per_epoch": steps, "shuffle": False}
+    else:
+        data = {"x": dataset.x_train, "y": dataset.y_train, "batch_size": batch_size,
+                "shuffle": True}
     t1, c1, m1 = time.perf_counter(), time.process_time(), time.thread_time()
-    model.fit(dataset.x_train, dataset.y_train, batch_size=recipe["batch_size"],
-              epochs=recipe["epochs"], validation_data=(dataset.x_val, dataset.y_val),
-              shuffle=True, verbose=0)
+    model.fit(epochs=recipe["epochs"], validation_data=(dataset.x_val, dataset.y_val),
+              verbose=0, **data)
     t2, c2, m2 = time.perf_counter(), time.process_time(), time.thread_time()
     model.evaluate(dataset.x_test, dataset.y_test, batch_size=recipe["batch_size"], verbose=0)
     t3 = time.perf_counter()
@@ -162,27 +180,30 @@ def main() -> int:
 
     print(f"digits CNN ({project.name}), {args.epochs} epochs, batch {args.batch_size}, "
           f"{dataset.n_train} training samples; warming up both paths once")
+    sides = {"plain": lambda: plain_fit(_project(args.epochs, args.batch_size), dataset),
+             "app": lambda: app_fit(app, panel, doc, dataset),
+             "pipeline": lambda: plain_fit(_project(args.epochs, args.batch_size), dataset,
+                                           pipeline=True)}
     plain_fit(_project(1, args.batch_size), dataset)
+    plain_fit(_project(1, args.batch_size), dataset, pipeline=True)
     app_fit(app, panel, doc, dataset)  # traces the train step in the worker thread too
-    plain, appl = [], []
+    runs = {name: [] for name in sides}
     for i in range(args.repeats):
-        # Alternate which goes first: a run right after another is measurably slower
-        # here (the previous run's graphs and caches), which must not count against one side.
-        if i % 2 == 0:
-            p = plain_fit(_project(args.epochs, args.batch_size), dataset)
-            a = app_fit(app, panel, doc, dataset)
-        else:
-            a = app_fit(app, panel, doc, dataset)
-            p = plain_fit(_project(args.epochs, args.batch_size), dataset)
-        plain.append(p)
-        appl.append(a)
-        first = "plain" if i % 2 == 0 else "app"
-        print(f"run {i + 1} ({first} first): plain fit {p['fit']:.2f} s, app fit {a['fit']:.2f} s "
-              f"(ratio {a['fit'] / p['fit']:.3f}, processor {a['cpu'] / p['cpu']:.3f}); end to end {p['end_to_end']:.2f} s vs "
+        # Each side goes first, second and last in turn: a run straight after another is
+        # measurably slower here (the previous run's graphs and caches), which must not
+        # count against one side.
+        order = list(sides)[i % 3:] + list(sides)[:i % 3]
+        for name in order:
+            runs[name].append(sides[name]())
+        p, a, q = (runs[name][-1] for name in ("plain", "app", "pipeline"))
+        print(f"run {i + 1} ({' > '.join(order)}): plain fit {p['fit']:.2f} s, app fit {a['fit']:.2f} s "
+              f"(ratio {a['fit'] / p['fit']:.3f}, processor {a['cpu'] / p['cpu']:.3f}), plain fit on "
+              f"the app's input pipeline {q['fit']:.2f} s; end to end {p['end_to_end']:.2f} s vs "
               f"{a['end_to_end']:.2f} s; {a['redraws']} redraws painted in {a['paint']:.2f} s; "
               f"training thread {p['train_thread_cpu']:.2f} vs {a['train_thread_cpu']:.2f} s, "
               f"UI thread {a['ui_thread_cpu']:.2f} s of processor; test accuracy "
-              f"{a['test_accuracy']:.3f}")
+              f"{a['test_accuracy']:.3f}", flush=True)
+    plain, appl, piped = runs["plain"], runs["app"], runs["pipeline"]
     plain_fit_s = statistics.median(r["fit"] for r in plain)
     app_fit_s = statistics.median(r["fit"] for r in appl)
     result = {
@@ -194,7 +215,11 @@ def main() -> int:
         # fit runs: what watching costs, however busy the rest of the machine is.
         "cpu_ratio": round(statistics.median(r["cpu"] for r in appl)
                            / statistics.median(r["cpu"] for r in plain), 4),
+        # The app over plain fit fed the same input pipeline: what watching alone costs
+        # (the ratio above also counts the pipeline's gain).
+        "watch_ratio": round(app_fit_s / statistics.median(r["fit"] for r in piped), 4),
         "plain_seconds": round(plain_fit_s, 3),
+        "pipeline_seconds": round(statistics.median(r["fit"] for r in piped), 3),
         "app_seconds": round(app_fit_s, 3),
         "end_to_end_ratio": round(statistics.median(r["end_to_end"] for r in appl)
                                   / statistics.median(r["end_to_end"] for r in plain), 4),

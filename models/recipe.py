@@ -74,6 +74,11 @@ def loss_name(loss) -> str:
 OWN_STEP_LOOPS = {"som": "the map layer's own learning rate"}
 
 
+def settings_without_effect(recipe: dict) -> set[str]:
+    """Training settings this recipe's training does not read: searching them changes nothing."""
+    return {"learning_rate"} if recipe.get("loop", "fit") in OWN_STEP_LOOPS else set()
+
+
 def summary(recipe: dict) -> str:
     """One line for people: optimizer, learning rate, schedule, loss, epochs, batch, callbacks."""
     own_steps = OWN_STEP_LOOPS.get(recipe.get("loop", "fit"))

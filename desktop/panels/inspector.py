@@ -49,6 +49,7 @@ from desktop.panels.param_editors import (
 )
 from models import search
 from models.catalog import Catalog, load_catalog
+from models.recipe import settings_without_effect
 
 PLACEHOLDER = "Select a layer to edit its parameters"
 
@@ -390,6 +391,7 @@ class InspectorPanel(QWidget):
         form = _form(None)
         box.addLayout(form)
         self.recipe_rows: dict[str, ParamRow] = {}
+        self.recipe_labels: dict[str, QLabel] = {}
         for key, meta in RECIPE_METAS.items():
             value = QLabel(self.recipe_box)
             mark = SearchMark(key, meta, lambda k=key: self._recipe_value(k), self.recipe_box)
@@ -399,6 +401,7 @@ class InspectorPanel(QWidget):
             label = QLabel(key.replace("_", " "), self.recipe_box)
             form.addRow(label, row)
             self.recipe_rows[key] = row
+            self.recipe_labels[key] = label
 
     def _recipe_value(self, key: str):
         return search.recipe_value(self.doc.project.recipe, key) if self.doc is not None else None
@@ -622,10 +625,15 @@ class InspectorPanel(QWidget):
             label = self.labels.get(key)
             if label is not None:
                 label.setStyleSheet(f"color: {accent}; font-weight: bold" if entry else "")
+        ignored = settings_without_effect(recipe)  # a SOM's steps are not the optimizer's
         for key, row in self.recipe_rows.items():
             value = search.recipe_value(recipe, key) if self.doc is not None else None
             row.editor.setText("" if value is None else format_number(value))
-            row.mark.set_entry(search.find_mark(recipe, None, key) if self.doc is not None else None)
+            entry = search.find_mark(recipe, None, key) if self.doc is not None else None
+            row.mark.set_entry(entry)
+            shown = key not in ignored or entry is not None  # a mark set stays, to be taken off
+            row.setVisible(shown)
+            self.recipe_labels[key].setVisible(shown)
 
     def _commit_mark(self, node: str | None, key: str, entry: dict | None) -> None:
         if self.doc is None or self._read_only:

@@ -322,3 +322,21 @@ def test_training_a_project_that_searches_hands_its_trials_to_the_search_panel(
     assert not window.doc.project.has_weights()
     assert len(window.search_panel.trials) == 2 and window.search_panel.open_button.isEnabled()
     assert window.search_panel.best_project.graph.node("hidden").config["units"] in (4, 8, 12, 16)
+
+
+def test_a_soms_training_settings_offer_no_learning_rate_to_search(qtbot, inspector, make_doc):
+    from models import gallery
+
+    doc = make_doc(gallery.open_template("som"))  # its map layer sets its own steps
+    inspector.set_document(doc)
+    inspector.show_node(None)
+    rows = inspector.recipe_rows
+    assert rows["learning_rate"].isHidden() and inspector.recipe_labels["learning_rate"].isHidden()
+    assert not rows["epochs"].isHidden() and not rows["batch_size"].isHidden()
+    # A mark made before (by hand, in the file) stays in sight, so it can be taken off.
+    doc.set_search_mark(None, "learning_rate", {"min": 0.001, "max": 0.1, "log": True})
+    assert not rows["learning_rate"].isHidden()
+    doc.set_search_mark(None, "learning_rate", None)
+    assert rows["learning_rate"].isHidden()
+    inspector.set_document(make_doc(tiny_project()))  # a Keras optimizer: the row is back
+    assert not rows["learning_rate"].isHidden()
