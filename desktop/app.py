@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("LayerForge")
     app.setOrganizationName("LayerForge")
     app.setApplicationDisplayName("LayerForge")
+    from desktop.icon import app_icon
+
+    app.setWindowIcon(app_icon())  # every window's, and the taskbar's where the system asks Qt
     from desktop.collector import install
 
     install(app)  # Python's garbage collector runs on this thread only (see desktop.collector)
