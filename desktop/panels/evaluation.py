@@ -55,10 +55,34 @@ def style_plot(plot: pg.PlotItem, title: str, x: str = "", y: str = "",
     return plot
 
 
+class Legend(pg.LegendItem):
+    """A legend shown only while it names something (an empty one is a stray white box)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.setVisible(False)
+
+    def addItem(self, item, name):
+        super().addItem(item, name)
+        self.setVisible(True)
+
+    def removeItem(self, item):
+        super().removeItem(item)
+        self.setVisible(bool(self.items))
+
+    def clear(self):
+        super().clear()
+        self.setVisible(False)
+
+
 def add_legend(plot: pg.PlotItem, **kw) -> pg.LegendItem:
-    legend = plot.addLegend(offset=kw.pop("offset", (-5, 5)), labelTextColor="#222",
-                            brush=pg.mkBrush(255, 255, 255, 200), pen=pg.mkPen("#ccc"),
-                            labelTextSize="8pt", verSpacing=-6, **kw)
+    """A legend in ``plot``'s corner (top right unless ``offset`` says otherwise), named
+    curves join it as they are plotted."""
+    legend = Legend(offset=kw.pop("offset", (-5, 5)), labelTextColor="#222",
+                    brush=pg.mkBrush(255, 255, 255, 200), pen=pg.mkPen("#ccc"),
+                    labelTextSize="8pt", verSpacing=-6, **kw)
+    legend.setParentItem(plot.vb)
+    plot.legend = legend
     return legend
 
 

@@ -113,6 +113,12 @@ def test_start_pause_resume_then_results_plots_and_evaluation(qtbot, panel, make
     assert panel.heat_image.image is not None and panel.heat_image.image.shape[0] == 5
     assert panel.layer_combo.count() == 2
     assert panel.progress.value() == panel.progress.maximum()
+    legend = panel.plot_items["loss"].legend
+    assert legend.isVisible() and [label.text for _, label in legend.items] == [
+        "training loss", "validation loss"]
+    panel._reset_data()  # as a new run starts: no curves, and no empty legend box either
+    assert not legend.items and not legend.isVisible()
+    assert not panel.plot_items["metrics"].legend.isVisible()
 
     # The evaluation page: a 10 x 10 confusion matrix with its counts, curves and a table.
     ev = panel.evaluation
