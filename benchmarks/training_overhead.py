@@ -6,8 +6,9 @@ The app side is the real path: an (offscreen unless DISPLAY is set)
 QApplication, a :class:`~desktop.panels.training.TrainingPanel` shown with
 its live plots, the :class:`~desktop.training_worker.TrainingWorker` thread,
 the RunState and the redraw timer. A third side is plain ``fit`` fed the app's
-input pipeline (:func:`models.training.fit_inputs`, one shuffled ``tf.data``
-iterator for the whole run where Keras makes two an epoch from arrays). Each
+input pipelines (:func:`models.training.fit_inputs`, one shuffled ``tf.data``
+iterator for the whole run where Keras makes two an epoch from arrays, and
+:func:`models.training.eval_inputs` for validation). Each
 side is warmed up once, then the three take turns for ``--repeats`` rounds
 (each goes first, second and last in turn: on a small machine a run straight
 after another is slower); the medians are compared.
@@ -68,7 +69,7 @@ def plain_fit(project, dataset, pipeline: bool = False) -> dict:
     minus this one is what watching alone costs.
     """
     from models import backend
-    from models.training import _seed, compile_model, fit_inputs
+    from models.training import _seed, compile_model, eval_inputs, fit_inputs
 
     recipe = project.recipe
     _seed(recipe.get("seed", 0))
@@ -79,15 +80,16 @@ def plain_fit(project, dataset, pipeline: bool = False) -> dict:
     batch_size = recipe["batch_size"]
     if pipeline:
         steps = -(-len(dataset.x_train) // batch_size)
+        tf = backend.tf()
         data = {"x": fit_inputs(dataset.x_train, dataset.y_train, batch_size,
-                                recipe.get("seed", 0), backend.tf()),
-                "steps_per_epoch": steps, "shuffle": False}
+                                recipe.get("seed", 0), tf),
+                "steps_per_epoch": steps, "shuffle": False,
+                "validation_data": eval_inputs(dataset.x_val, dataset.y_val, batch_size, tf)}
     else:
         data = {"x": dataset.x_train, "y": dataset.y_train, "batch_size": batch_size,
-                "shuffle": True}
+                "shuffle": True, "validation_data": (dataset.x_val, dataset.y_val)}
     t1, c1, m1 = time.perf_counter(), time.process_time(), time.thread_time()
-    model.fit(epochs=recipe["epochs"], validation_data=(dataset.x_val, dataset.y_val),
-              verbose=0, **data)
+    model.fit(epochs=recipe["epochs"], verbose=0, **data)
     t2, c2, m2 = time.perf_counter(), time.process_time(), time.thread_time()
     model.evaluate(dataset.x_test, dataset.y_test, batch_size=recipe["batch_size"], verbose=0)
     t3 = time.perf_counter()

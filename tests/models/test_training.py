@@ -185,6 +185,21 @@ def test_fit_inputs_shuffle_every_epoch_and_batch_as_fit_does():
     assert [np.concatenate([b[1].numpy() for b in e]).tolist() for e in again] == orders  # seeded
 
 
+def test_eval_inputs_keep_the_order_and_batch_as_evaluate_does():
+    from models import backend
+    from models.training import eval_inputs
+
+    tf = backend.tf()
+    x = (np.arange(10, dtype="float32") * 10).reshape(10, 1)
+    y = np.arange(10, dtype="int32")
+    data = eval_inputs(x, y, 4, tf)
+    for _ in range(2):  # each epoch's validation reads the same batches
+        batches = [(bx.numpy()[:, 0].tolist(), by.numpy().tolist()) for bx, by in data]
+        assert [b[1] for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+        assert all(bx == [v * 10 for v in by] for bx, by in batches)
+    assert eval_inputs(x, y[:9], 4, tf) is None
+
+
 def test_fit_inputs_keep_several_inputs_apart_and_refuse_what_fit_should_judge():
     from models import backend
     from models.training import fit_inputs
