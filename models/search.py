@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from models.graph import Edge, Graph, GraphError, Node, _rename_in_structure
+from models.recipe import settings_without_effect
 from models.runner import Cancelled, RunState
 
 ALGORITHMS = {"random": "Random search", "hyperband": "Hyperband",
@@ -288,6 +289,9 @@ def problems(project) -> list[str]:
         if "recipe" in entry:
             if entry["recipe"] not in RECIPE_PARAMS:
                 out.append(f"{name}: only {', '.join(RECIPE_PARAMS)} of the recipe can be searched")
+            elif entry["recipe"] in settings_without_effect(project.recipe):
+                out.append(f"{name}: this training does not use it (its own loop sets its "
+                           "steps), so searching it changes nothing; remove its mark")
         elif entry.get("node") not in graph:
             out.append(f"{name}: there is no layer {entry.get('node')!r} any more "
                        "(deleted?); remove its mark")

@@ -699,15 +699,14 @@ def _fit(model, project, recipe, state, ds, out_dir, strategy, evaluate, tf, ker
     else:
         pipeline = (fit_inputs(x_train, y_train, batch_size, int(recipe.get("seed", 0)), tf)
                     if strategy is None else None)
+        validation = None
         if pipeline is not None:
             fit_kwargs.update(x=pipeline, steps_per_epoch=steps, shuffle=False)  # shuffled in it
+            validation = eval_inputs(ds.x_val, ds.y_val, batch_size, tf) if has_val else None
         else:
             fit_kwargs.update(x=x_train, y=y_train, batch_size=batch_size, shuffle=True)
         if has_val:
-            validation = eval_inputs(ds.x_val, ds.y_val, batch_size, tf) if pipeline is not None \
-                else None
-            fit_kwargs["validation_data"] = validation if validation is not None \
-                else (ds.x_val, ds.y_val)
+            fit_kwargs["validation_data"] = (ds.x_val, ds.y_val) if validation is None else validation
     state.progress(0.0, "training")
     t0 = time.perf_counter()
     try:
@@ -768,12 +767,9 @@ def _element_tensors(x, y, tf):
     ``fit`` then takes the arrays as usual, and Keras's own checks name the
     problem. Returns ``(tensors, number of samples)``.
     """
-    def tuples(a):
-        if isinstance(a, (list, tuple)):
-            return tuple(tuples(v) for v in a)
-        return {k: tuples(v) for k, v in a.items()} if isinstance(a, dict) else a
+    from models import backend
 
-    x, y = tuples(x), tuples(y)
+    x, y = backend.keras().tree.lists_to_tuples((x, y))
     arrays = (x, y) if y is not None else (x,) if isinstance(x, tuple) else x
     leaves = tf.nest.flatten(arrays)
     if not leaves or not all(isinstance(a, np.ndarray) and a.dtype != object for a in leaves):

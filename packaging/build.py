@@ -86,9 +86,9 @@ def try_bundle(bundle: Path, scratch: Path) -> dict:
     """Run the built programs the way a user would first run them, offline and headless."""
     studio, cli = programs(bundle)
     scratch.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERFORGE_DATA_DIR=str(scratch / "data"),
-               PYTHONPATH="", PYTHONHOME="")
-    env.pop("LAYERFORGE_RESOURCES", None)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERFORGE_DATA_DIR=str(scratch / "data"))
+    for name in ("PYTHONPATH", "PYTHONHOME", "LAYERFORGE_RESOURCES"):  # only what it ships
+        env.pop(name, None)
     found: dict = {}
 
     def run(args, seconds):
@@ -115,14 +115,13 @@ def try_bundle(bundle: Path, scratch: Path) -> dict:
 
 def linux_installer(bundle: Path, icons: Path, out: Path, version: str) -> Path:
     """A tarball: the bundle, its icon, a desktop entry and ``install.sh`` (per user, no root)."""
-    staging = bundle.parent
     shutil.copy(icons / "layerforge-256.png", bundle / "layerforge.png")
     shutil.copy(ROOT / "packaging" / "linux" / "layerforge.desktop", bundle / "layerforge.desktop")
     shutil.copy(ROOT / "packaging" / "linux" / "install.sh", bundle / "install.sh")
     (bundle / "install.sh").chmod(0o755)
     target = out / f"LayerForge-{version}-linux-{platform.machine()}.tar.gz"
     with tarfile.open(target, "w:gz", compresslevel=6) as tar:  # the default, 9, is slow on 2 GiB
-        tar.add(staging / bundle.name, arcname=f"LayerForge-{version}")
+        tar.add(bundle, arcname=f"LayerForge-{version}")
     return target
 
 

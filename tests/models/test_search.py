@@ -141,6 +141,16 @@ def test_problems_name_the_mark_and_what_to_do():
     assert "hidden.repeats: only a nested block" in text
 
 
+def test_a_learning_rate_mark_on_a_loop_without_an_optimizer_is_a_problem():
+    from models import gallery
+
+    som = marked(gallery.open_template("som"), LR, (None, "epochs", {"type": "int", "min": 5, "max": 9}))
+    assert search.problems(som) == [
+        "recipe.learning_rate: this training does not use it (its own loop sets its steps), "
+        "so searching it changes nothing; remove its mark"]  # the epochs are fine
+    assert search.problems(marked(tiny_project(), LR)) == []  # with an optimizer it is
+
+
 # --------------------------------------------------------------------------- substitution
 
 
